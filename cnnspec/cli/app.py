@@ -15,8 +15,15 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+def _console(stderr: bool = False) -> Console:
+    probe = Console(stderr=stderr)
+    # Piped output (CI logs, files) gets a wide table instead of rich's 80-column default.
+    return Console(stderr=stderr, highlight=False, soft_wrap=True,
+                   width=None if probe.is_terminal else 160)
+
+
+console = _console()
+err_console = _console(stderr=True)
 
 
 def emit_json(obj) -> None:

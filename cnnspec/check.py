@@ -1,0 +1,205 @@
+"""Shape inference, parameter counting and the comparison with a paper's printed table.
+Pure Python (never imports TensorFlow)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import SpecError
+from .layers.base import Count, shape_rule
+from .shapes import Shape, ShapeError, format_shape
+from .spec import INPUT, Row, Spec
+
+
+@dataclass
+class RowResult:
+    row: Row
+    input_shapes: list[Shape]
+    output: Shape
+    count: Count
+
+    def to_json(self) -> dict:
+        return {"type": self.row.type, "name": self.row.name, "inputs": self.row.inputs,
+                "output_shape": list(self.output), "params": self.count.total,
+                "trainable": self.count.trainable, "non_trainable": self.count.non_trainable,
+                "line": self.row.line}
+
+
+@dataclass
+class Mismatch:
+    layer: int | None
+    field: str
+    expected: Any
+    computed: Any
+    line: int
+    hint: str
+    formula: str = ""
+    name: str | None = None
+
+    def to_json(self) -> dict:
+        def js(v):
+            return list(v) if isinstance(v, tuple) else v
+        return {"layer": self.layer, "name": self.name, "field": self.field, "expected": js(self.expected),
+                "computed": js(self.computed), "line": self.line, "hint": self.hint, "formula": self.formula}
+
+    def message(self, file: str) -> str:
+        what = f"{self.name}" if self.name else "totals"
+        exp, com = self.expected, self.computed
+        if self.field == "output":
+            exp, com = format_shape(exp), format_shape(com)
+        text = f"{file}:{self.line}: {what}: {self.field} expected {exp}, computed {com}"
+        if self.formula:
+            text += f" ({self.formula})"
+        if self.hint:
+            text += f". Likely cause: {self.hint}"
+        return text
+
+
+@dataclass
+class Report:
+    spec: Spec
+    rows: list[RowResult]
+    mismatches: list[Mismatch] = field(default_factory=list)
+
+    @property
+    def trainable(self) -> int:
+        return sum(r.count.trainable for r in self.rows)
+
+    @property
+    def non_trainable(self) -> int:
+        return sum(r.count.non_trainable for r in self.rows)
+
+    @property
+    def total(self) -> int:
+        return self.trainable + self.non_trainable
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+    def to_json(self) -> dict:
+        s = self.spec
+        return {"spec": s.name, "variant": s.variant, "file": s.file, "fingerprint": s.fingerprint(),
+                "input_shape": list(s.input_shape), "total_params": self.total,
+                "trainable_params": self.trainable, "non_trainable_params": self.non_trainable,
+                "layers": [r.to_json() for r in self.rows],
+                "mismatches": [m.to_json() for m in self.mismatches], "ok": self.ok}
+
+
+def infer(spec: Spec) -> list[RowResult]:
+    """Every row's output shape and parameters. Raises SpecError (with file:line:field) when Keras
+    would reject the network."""
+    shapes: dict[str, Shape] = {INPUT: spec.input_shape}
+    results = []
+    for row in spec.rows:
+        ins = [shapes[n] for n in row.inputs]
+        try:
+            out, cnt = row.layer.infer(ins)
+        except ShapeError as exc:
+            fld = exc.field
+            line = row.line_of(fld) if fld in row.key_lines else row.line
+            where = f" [variant {spec.variant}]" if spec.variant else ""
+            raise SpecError(f"{row.name} ({row.type}): {exc}{where}", file=spec.file, line=line,
+                            field=fld) from None
+        if cnt.total > 10**13:
+            raise SpecError(f"{row.name} ({row.type}): {cnt.total} parameters is absurd", file=spec.file,
+                            line=row.line)
+        shapes[row.name] = out
+        results.append(RowResult(row, ins, out, cnt))
+    return results
+
+
+def _normalize_expected(exp: Shape, computed: Shape, from_text: bool) -> Shape:
+    if not from_text and len(exp) == len(computed) + 1 and exp and exp[0] is None:
+        return exp[1:]  # a list written with the batch dimension: [null, 26, 26, 32]
+    return exp
+
+
+def _shape_hint(res: RowResult, exp: Shape, results: list[RowResult], i: int) -> str:
+    layer = res.row.layer
+    if layer.arity == 1:
+        for alt in layer.shape_alternatives(res.input_shapes[0]):
+            if tuple(alt.value) == exp:
+                return alt.cause
+    for j in (i + 1, i - 1, i + 2, i - 2):
+        if 0 <= j < len(results) and results[j].output == exp:
+            other = results[j].row
+            return (f"{format_shape(exp)} is the output of row '{other.name}' ({other.type}, line {other.line}): "
+                    "the table seems to print a neighbouring row's shape here (a misprint, or rows in a "
+                    "different order)")
+    if res.input_shapes and exp == res.input_shapes[0]:
+        return "the expected shape equals this layer's input: was padding 'same' meant?"
+    return ""
+
+
+def _param_hint(res: RowResult, exp: int) -> str:
+    layer = res.row.layer
+    if layer.arity == 1:
+        for alt in layer.param_alternatives(res.input_shapes[0]):
+            if alt.value == exp:
+                return alt.cause
+    if exp == res.count.trainable and res.count.non_trainable:
+        return "only the trainable parameters counted"
+    return ""
+
+
+def compare(spec: Spec, results: list[RowResult]) -> list[Mismatch]:
+    out: list[Mismatch] = []
+    for i, res in enumerate(results):
+        ex = res.row.expect
+        if ex is None:
+            continue
+        row = res.row
+        if ex.output is not None:
+            exp = _normalize_expected(ex.output, res.output, ex.output_printed)
+            if exp != res.output:
+                out.append(Mismatch(i, "output", exp, res.output, ex.lines.get("output", row.line),
+                                    _shape_hint(res, exp, results, i),
+                                    shape_rule(row.layer, res.input_shapes[0]) if row.layer.arity == 1 else "",
+                                    row.name))
+        for fld, computed in (("params", res.count.total), ("trainable", res.count.trainable),
+                              ("non_trainable", res.count.non_trainable)):
+            expv = getattr(ex, fld)
+            if expv is not None and expv != computed:
+                hint = _param_hint(res, expv) if fld == "params" else ""
+                if fld == "trainable" and expv == res.count.total:
+                    hint = "non-trainable weights (batch norm's moving mean and variance) counted as trainable"
+                out.append(Mismatch(i, fld, expv, computed, ex.lines.get(fld, row.line), hint,
+                                    res.count.formula, row.name))
+    out.extend(_compare_totals(spec, results, out))
+    return out
+
+
+def _compare_totals(spec: Spec, results: list[RowResult], row_mismatches: list[Mismatch]) -> list[Mismatch]:
+    ex = spec.expect
+    if ex is None:
+        return []
+    tr = sum(r.count.trainable for r in results)
+    nt = sum(r.count.non_trainable for r in results)
+    computed = {"total": tr + nt, "trainable": tr, "non_trainable": nt}
+    printed_rows = [r.row.expect.params for r in results if r.row.expect and r.row.expect.params is not None]
+    all_printed = len(printed_rows) == len(results)
+    out = []
+    for fld in ("total", "trainable", "non_trainable"):
+        expv = getattr(ex, fld)
+        if expv is None or expv == computed[fld]:
+            continue
+        hint = ""
+        if fld == "trainable" and expv == computed["total"]:
+            hint = "batch norm's non-trainable half (moving mean and variance) counted as trainable"
+        elif fld == "total" and expv == tr:
+            hint = "the non-trainable parameters (batch norm's moving statistics) left out of the total"
+        elif fld == "non_trainable" and expv == 0 and nt:
+            hint = "batch norm's moving mean and variance are non-trainable parameters"
+        elif fld == "total" and all_printed and sum(printed_rows) == expv and row_mismatches:
+            hint = "the printed total is the sum of the printed rows: it follows from the row mismatches above"
+        elif fld == "total" and all_printed and sum(printed_rows) != expv:
+            hint = f"the printed rows add up to {sum(printed_rows)}, not to the printed total"
+        formula = f"{tr} trainable + {nt} non-trainable = {tr + nt}" if fld == "total" else ""
+        out.append(Mismatch(None, fld, expv, computed[fld], ex.lines.get(fld, 0), hint, formula))
+    return out
+
+
+def check(spec: Spec) -> Report:
+    results = infer(spec)
+    return Report(spec, results, compare(spec, results))

@@ -1,0 +1,102 @@
+"""`cnnspec check` and `cnnspec summary`: pure Python, never imports TensorFlow."""
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import List
+
+import typer
+
+from ..errors import CnnspecError
+from .app import app, console, emit_json, err_console
+
+
+def _reports(path: str):
+    from ..check import check
+    from ..spec import load_specs
+
+    return [check(s) for s in load_specs(path)]
+
+
+@app.command("check")
+def check_cmd(
+    specs: List[str] = typer.Argument(..., help="Spec files (YAML or JSON); FILE#VARIANT picks one variant."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the diagnostics, no tables."),
+) -> int:
+    """Validate specs: compute every row's shape and parameters, compare with the printed table.
+
+    Exit 0 when everything agrees, 1 when expectations disagree, 2 when a spec is invalid.
+    """
+    from ..render import rich_table
+
+    code = 0
+    reports, errors = [], []
+    for path in specs:
+        try:
+            reps = _reports(path)
+        except CnnspecError as exc:
+            errors.append({"file": exc.file or path, "line": exc.line, "field": exc.field, "error": str(exc)})
+            if not json_out:
+                err_console.print(f"[bold red]error:[/] {' '.join(str(exc).split())}", markup=True)
+            code = 2
+            continue
+        for rep in reps:
+            reports.append(rep)
+            if not rep.ok:
+                code = max(code, 1)
+            if json_out:
+                continue
+            if not quiet:
+                console.print(rich_table(rep))
+            for m in rep.mismatches:
+                console.print(Text_err(m.message(rep.spec.file)))
+            verdict = ("[green]OK[/]: every printed value agrees" if rep.ok else
+                       f"[bold red]{len(rep.mismatches)} mismatch(es)[/]")
+            if any(r.row.expect for r in rep.rows) or rep.spec.expect:
+                console.print(f"{rep.spec.label}: {verdict}", markup=True)
+            else:
+                console.print(f"{rep.spec.label}: valid (no printed values to compare)")
+    if json_out:
+        if len(reports) == 1 and not errors:
+            emit_json(reports[0].to_json())
+        elif not reports and len(errors) == 1:
+            emit_json(errors[0])
+        else:
+            emit_json({"reports": [r.to_json() for r in reports], "errors": errors})
+    return code
+
+
+def Text_err(msg: str):
+    from rich.text import Text
+
+    return Text(msg, style="red")
+
+
+class Fmt(str, Enum):
+    table = "table"
+    markdown = "markdown"
+    latex = "latex"
+    json = "json"
+
+
+@app.command("summary")
+def summary_cmd(
+    spec: str = typer.Argument(..., help="Spec file; FILE#VARIANT picks one variant."),
+    fmt: Fmt = typer.Option(Fmt.table, "--format", "-f", help="table, markdown, latex or json."),
+) -> int:
+    """Print the model's summary table (the one a paper needs), without expectations."""
+    from ..render import latex, markdown, rich_table
+
+    reps = _reports(spec)
+    if fmt is Fmt.json:
+        emit_json(reps[0].to_json() if len(reps) == 1 else {"reports": [r.to_json() for r in reps]})
+        return 0
+    for rep in reps:
+        if fmt is Fmt.table:
+            console.print(rich_table(rep, with_expect=False))
+        elif fmt is Fmt.markdown:
+            console.out(markdown(rep), end="")
+        else:
+            console.out(latex(rep), end="")
+    return 0

@@ -1,0 +1,246 @@
+"""Convolution layers: Conv1D, Conv2D, Conv2DTranspose, SeparableConv2D, DepthwiseConv2D."""
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import model_validator
+
+from ..shapes import Shape, ShapeError, as_tuple, conv_output_length, deconv_output_length
+from .base import (Alternative, Count, KerasObject, Layer, Padding, PaddingCausal, Size,
+                   SizeOrTuple, formula, weights)
+
+
+class _Conv(Layer):
+    """Shared by the convolutions: the options and rules of Keras's ``BaseConv``."""
+
+    rank: ClassVar[int] = 2  #: number of spatial axes
+
+    kernel_size: SizeOrTuple
+    strides: SizeOrTuple = 1
+    padding: Padding = "valid"
+    dilation_rate: SizeOrTuple = 1
+    activation: KerasObject = None
+    use_bias: bool = True
+    kernel_initializer: KerasObject = None
+    bias_initializer: KerasObject = None
+    kernel_regularizer: KerasObject = None
+    bias_regularizer: KerasObject = None
+    activity_regularizer: KerasObject = None
+    kernel_constraint: KerasObject = None
+    bias_constraint: KerasObject = None
+    data_format: Literal["channels_last"] | None = None
+
+    # per-axis tuples
+    def _k(self) -> tuple[int, ...]:
+        return as_tuple(self.kernel_size, self.rank, "kernel_size")
+
+    def _s(self) -> tuple[int, ...]:
+        return as_tuple(self.strides, self.rank, "strides")
+
+    def _d(self) -> tuple[int, ...]:
+        return as_tuple(self.dilation_rate, self.rank, "dilation_rate")
+
+    @model_validator(mode="after")
+    def _keras_constraints(self):
+        s, d = self._s(), self._d()
+        self._k()
+        if max(s) > 1 and max(d) > 1:
+            raise ValueError("`strides > 1` not supported in conjunction with `dilation_rate > 1` "
+                             f"(strides={self.strides}, dilation_rate={self.dilation_rate})")
+        return self
+
+    def _spatial(self, shape: Shape, padding: str | None = None, strides=None) -> tuple:
+        padding = padding or self.padding
+        strides = strides or self._s()
+        out = tuple(conv_output_length(n, k, s, padding, d)
+                    for n, k, s, d in zip(shape[:-1], self._k(), strides, self._d()))
+        for o, n in zip(out, shape[:-1]):
+            if o is not None and o <= 0:
+                raise ShapeError(
+                    f"Computed output size would be zero or negative: input {n} with kernel_size "
+                    f"{self.kernel_size}, dilation_rate {self.dilation_rate}, strides {self.strides}, "
+                    f"padding '{padding}'", "kernel_size")
+        return out
+
+    def _channels(self, shape: Shape) -> int:
+        c = shape[-1]
+        if c is None:
+            raise ShapeError(f"{self.keras_class} needs a known number of input channels "
+                             "(the last dimension of its input is None)", "inputs")
+        return c
+
+    def explain_shape(self, shape: Shape) -> str:
+        parts = []
+        for n, k, st, d in zip(shape[:-1], self._k(), self._s(), self._d()):
+            if n is None:
+                parts.append("None")
+            elif self.padding == "valid":
+                kk = f"{d}*({k} - 1)" if d > 1 else f"({k} - 1)"
+                parts.append(f"floor(({n} - {kk} - 1)/{st}) + 1 = {conv_output_length(n, k, st, 'valid', d)}")
+            else:
+                parts.append(f"floor(({n} - 1)/{st}) + 1 = {conv_output_length(n, k, st, 'same', d)}")
+        return f"padding '{self.padding}': " + "; ".join(parts)
+
+    def shape_alternatives(self, shape: Shape) -> list[Alternative]:
+        alts = []
+        other = "same" if self.padding == "valid" else "valid"
+        try:
+            alts.append(Alternative(self._with_spatial(shape, padding=other),
+                                    f"padding '{other}' instead of '{self.padding}'"))
+        except ShapeError:
+            pass
+        if max(self._s()) > 1:
+            alts.append(Alternative(self._with_spatial(shape, strides=(1,) * self.rank),
+                                    f"strides 1 instead of {self.strides}"))
+        else:
+            alts.append(Alternative(self._with_spatial(shape, strides=(2,) * self.rank),
+                                    "strides 2 instead of 1"))
+        return alts
+
+    def _with_spatial(self, shape: Shape, padding=None, strides=None) -> Shape:
+        return self._spatial(shape, padding, strides) + self.output_shape(shape)[-1:]
+
+
+class _PlainConv(_Conv):
+    filters: Size
+    groups: Size = 1
+
+    def output_shape(self, shape: Shape) -> Shape:
+        return self._spatial(shape) + (self.filters,)
+
+    def count(self, shape: Shape) -> Count:
+        cin = self._channels(shape)
+        if cin % self.groups or self.filters % self.groups:
+            raise ShapeError(f"input channels ({cin}) and filters ({self.filters}) must both be divisible "
+                             f"by groups ({self.groups})", "groups")
+        parts = [weights(*self._k(), cin // self.groups, self.filters)]
+        if self.use_bias:
+            parts.append((self.filters, str(self.filters)))
+        return Count(sum(p[0] for p in parts), 0, formula(parts))
+
+    def param_alternatives(self, shape: Shape) -> list[Alternative]:
+        k = 1
+        for v in self._k():
+            k *= v
+        cin, f = self._channels(shape), self.filters
+        bias = f if self.use_bias else 0
+        alts = [Alternative(k * f + bias, "input channels left out of the weights "
+                                          f"(kernel {'*'.join(map(str, self._k()))}*{cin}*{f}, not "
+                                          f"{'*'.join(map(str, self._k()))}*{f})"),
+                Alternative(k * f, "input channels and the bias both left out")]
+        if self.use_bias:
+            alts.append(Alternative(k * cin * f, "bias not counted"))
+        else:
+            alts.append(Alternative(k * cin * f + f, "bias counted although use_bias is false"))
+        return alts
+
+
+class Conv1D(_PlainConv):
+    """``keras.layers.Conv1D``: kernel (k, c_in/groups, filters) + filters bias."""
+
+    type: Literal["Conv1D", "layer_conv_1d"]
+    keras_class = "Conv1D"
+    r_name = "layer_conv_1d"
+    input_rank = 2
+    rank = 1
+    padding: PaddingCausal = "valid"
+
+
+class Conv2D(_PlainConv):
+    """``keras.layers.Conv2D``: kernel (kh, kw, c_in/groups, filters) + filters bias."""
+
+    type: Literal["Conv2D", "layer_conv_2d"]
+    keras_class = "Conv2D"
+    r_name = "layer_conv_2d"
+    input_rank = 3
+    rank = 2
+
+
+class Conv2DTranspose(_Conv):
+    """``keras.layers.Conv2DTranspose``: kernel (kh, kw, filters, c_in) + filters bias."""
+
+    type: Literal["Conv2DTranspose", "layer_conv_2d_transpose"]
+    keras_class = "Conv2DTranspose"
+    r_name = "layer_conv_2d_transpose"
+    input_rank = 3
+    rank = 2
+    filters: Size
+    output_padding: SizeOrTuple | Literal[0] | None = None
+
+    @model_validator(mode="after")
+    def _check_output_padding(self):
+        if self.output_padding is not None:
+            op = as_tuple(self.output_padding, 2, "output_padding")
+            for p, s in zip(op, self._s()):
+                if p >= s:
+                    raise ValueError(f"output_padding {self.output_padding} must be smaller than strides "
+                                     f"{self.strides}")
+        return self
+
+    def _spatial(self, shape: Shape, padding=None, strides=None) -> tuple:
+        padding = padding or self.padding
+        strides = strides or self._s()
+        op = (None,) * 2 if self.output_padding is None else as_tuple(self.output_padding, 2, "output_padding")
+        return tuple(deconv_output_length(n, k, s, padding, p, d)
+                     for n, k, s, p, d in zip(shape[:-1], self._k(), strides, op, self._d()))
+
+    def output_shape(self, shape: Shape) -> Shape:
+        return self._spatial(shape) + (self.filters,)
+
+    def count(self, shape: Shape) -> Count:
+        parts = [weights(*self._k(), self.filters, self._channels(shape))]
+        if self.use_bias:
+            parts.append((self.filters, str(self.filters)))
+        return Count(sum(p[0] for p in parts), 0, formula(parts))
+
+
+class SeparableConv2D(_Conv):
+    """``keras.layers.SeparableConv2D``: depthwise (kh, kw, c_in, m) + pointwise (1, 1, c_in*m, filters) + bias."""
+
+    type: Literal["SeparableConv2D", "layer_separable_conv_2d"]
+    keras_class = "SeparableConv2D"
+    r_name = "layer_separable_conv_2d"
+    input_rank = 3
+    rank = 2
+    filters: Size
+    depth_multiplier: Size = 1
+    depthwise_initializer: KerasObject = None
+    pointwise_initializer: KerasObject = None
+    depthwise_regularizer: KerasObject = None
+    pointwise_regularizer: KerasObject = None
+    depthwise_constraint: KerasObject = None
+    pointwise_constraint: KerasObject = None
+
+    def output_shape(self, shape: Shape) -> Shape:
+        return self._spatial(shape) + (self.filters,)
+
+    def count(self, shape: Shape) -> Count:
+        cin, m = self._channels(shape), self.depth_multiplier
+        parts = [weights(*self._k(), cin, m), weights(cin * m, self.filters)]
+        if self.use_bias:
+            parts.append((self.filters, str(self.filters)))
+        return Count(sum(p[0] for p in parts), 0, formula(parts))
+
+
+class DepthwiseConv2D(_Conv):
+    """``keras.layers.DepthwiseConv2D``: kernel (kh, kw, c_in, m) + c_in*m bias."""
+
+    type: Literal["DepthwiseConv2D", "layer_depthwise_conv_2d"]
+    keras_class = "DepthwiseConv2D"
+    r_name = "layer_depthwise_conv_2d"
+    input_rank = 3
+    rank = 2
+    depth_multiplier: Size = 1
+    depthwise_initializer: KerasObject = None
+    depthwise_regularizer: KerasObject = None
+    depthwise_constraint: KerasObject = None
+
+    def output_shape(self, shape: Shape) -> Shape:
+        return self._spatial(shape) + (self._channels(shape) * self.depth_multiplier,)
+
+    def count(self, shape: Shape) -> Count:
+        cin, m = self._channels(shape), self.depth_multiplier
+        parts = [weights(*self._k(), cin, m)]
+        if self.use_bias:
+            parts.append((cin * m, f"{cin}*{m}" if m > 1 else str(cin)))
+        return Count(sum(p[0] for p in parts), 0, formula(parts))

@@ -1,0 +1,119 @@
+"""The table a paper needs, in the forms papers use: a rich terminal table (Keras's summary
+layout), Markdown, LaTeX (booktabs) and JSON. Pure Python."""
+from __future__ import annotations
+
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from .check import Report
+from .shapes import format_shape
+
+
+def human_bytes(n: int) -> str:
+    """Keras's ``readable_memory_size`` (float32 weights: 4 bytes each)."""
+    units = ["B", "KB", "MB", "GB", "TB"]
+    size = float(n)
+    for u in units:
+        if size < 1024 or u == units[-1]:
+            return f"{size:.2f} {u}"
+        size /= 1024
+    return f"{size:.2f} TB"  # pragma: no cover
+
+
+def totals_lines(report: Report) -> list[str]:
+    return [f"Total params: {report.total:,} ({human_bytes(report.total * 4)})",
+            f"Trainable params: {report.trainable:,} ({human_bytes(report.trainable * 4)})",
+            f"Non-trainable params: {report.non_trainable:,} ({human_bytes(report.non_trainable * 4)})"]
+
+
+def _layer_label(r) -> str:
+    return f"{r.row.name} ({r.row.type})"
+
+
+def _is_graph(report: Report) -> bool:
+    prev = "input"
+    for r in report.rows:
+        if r.row.inputs != [prev]:
+            return True
+        prev = r.row.name
+    return False
+
+
+def rich_table(report: Report, with_expect: bool = True) -> Table:
+    spec = report.spec
+    has_expect = with_expect and any(r.row.expect for r in report.rows)
+    graph = _is_graph(report)
+    title = f"Model: \"{spec.label}\"" + (f"  [dim]{spec.source}[/]" if spec.source else "")
+    t = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left", show_lines=False)
+    t.add_column("Layer (type)", no_wrap=True)
+    t.add_column("Output Shape", no_wrap=True)
+    t.add_column("Param #", justify="right")
+    if graph:
+        t.add_column("Connected to")
+    if has_expect:
+        t.add_column("Printed shape", style="dim")
+        t.add_column("Printed #", justify="right", style="dim")
+        t.add_column("")
+    bad = {(m.layer, m.field) for m in report.mismatches if m.layer is not None}
+    for i, r in enumerate(report.rows):
+        cells = [_layer_label(r), format_shape(r.output), f"{r.count.total:,}"]
+        if graph:
+            cells.append(", ".join(r.row.inputs))
+        if has_expect:
+            ex = r.row.expect
+            out_bad = (i, "output") in bad
+            par_bad = any((i, f) in bad for f in ("params", "trainable", "non_trainable"))
+            printed = format_shape(_expected_shape(r)) if ex and ex.output is not None else ""
+            cells.append(Text(printed, style="bold red" if out_bad else "") if ex else "")
+            cells.append(Text(f"{ex.params:,}" if ex and ex.params is not None else "",
+                              style="bold red" if par_bad else "") if ex else "")
+            if not ex:
+                cells.append("")
+            else:
+                cells.append(Text("✗", style="bold red") if (out_bad or par_bad) else Text("✓", style="green"))
+        t.add_row(*cells)
+    t.caption = "\n".join(totals_lines(report))
+    t.caption_justify = "left"
+    return t
+
+
+def _expected_shape(r):
+    from .check import _normalize_expected
+
+    return _normalize_expected(r.row.expect.output, r.output, r.row.expect.output_printed)
+
+
+def markdown(report: Report) -> str:
+    lines = [f"**Model: {report.spec.label}**", "", "| Layer (type) | Output Shape | Param # |",
+             "|---|---|---:|"]
+    for r in report.rows:
+        lines.append(f"| {_layer_label(r)} | {format_shape(r.output)} | {r.count.total:,} |")
+    lines.append("")
+    lines.extend(f"{x}  " for x in totals_lines(report))
+    return "\n".join(lines) + "\n"
+
+
+def _tex(s: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("&", r"\&"), ("%", r"\%"), ("#", r"\#"),
+                 ("$", r"\$"), ("{", r"\{"), ("}", r"\}")):
+        if a == "{" or a == "}":
+            continue
+        s = s.replace(a, b)
+    return s
+
+
+def latex(report: Report) -> str:
+    spec = report.spec
+    out = [r"\begin{table}[ht]", r"\centering",
+           f"\\caption{{{_tex(spec.description or spec.label)}}}", r"\begin{tabular}{llr}", r"\toprule",
+           r"Layer (type) & Output Shape & Param \# \\", r"\midrule"]
+    for r in report.rows:
+        out.append(f"{_tex(_layer_label(r))} & {format_shape(r.output)} & {r.count.total:,} \\\\")
+    out += [r"\midrule",
+            f"\\multicolumn{{3}}{{l}}{{Total params: {report.total:,}}} \\\\",
+            f"\\multicolumn{{3}}{{l}}{{Trainable params: {report.trainable:,}}} \\\\",
+            f"\\multicolumn{{3}}{{l}}{{Non-trainable params: {report.non_trainable:,}}} \\\\",
+            r"\bottomrule", r"\end{tabular}", f"\\label{{tab:{_tex(spec.label).replace('#', '-')}}}",
+            r"\end{table}"]
+    return "\n".join(out) + "\n"

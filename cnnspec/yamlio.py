@@ -1,0 +1,130 @@
+"""Safe, bounded YAML/JSON reading that remembers the line of every mapping and key.
+
+Mappings load as :class:`LineDict` (a dict with ``line`` and ``key_lines``) so errors found
+much later (pydantic validation, shape inference) can still name the file and line.
+Guards: size cap, binary detection, duplicate keys, alias bombs and recursive aliases.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import SpecError
+
+MAX_BYTES = 2_000_000      # a spec is a text file of a few KB
+MAX_NODES = 200_000        # after alias expansion: stops billion-laughs documents
+MAX_DEPTH = 64
+
+
+class LineDict(dict):
+    """A mapping that knows the line it starts on and the line of each key (1-based)."""
+
+    line: int = 0
+    key_lines: dict
+
+    def __init__(self, *args, line: int = 0, key_lines: dict | None = None, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.line = line
+        self.key_lines = dict(key_lines or {})
+
+    def line_of(self, key: Any) -> int:
+        return self.key_lines.get(key, self.line)
+
+
+class LineList(list):
+    line: int = 0
+
+    def __init__(self, *args, line: int = 0) -> None:
+        super().__init__(*args)
+        self.line = line
+        self.item_lines: list[int] = []
+
+
+def read_text(path: str | Path) -> str:
+    p = Path(path)
+    try:
+        if p.is_dir():
+            raise SpecError("is a directory, not a spec file", file=str(path))
+        size = p.stat().st_size
+        if size > MAX_BYTES:
+            raise SpecError(f"file is {size} bytes; a spec is at most {MAX_BYTES} bytes", file=str(path))
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise SpecError("no such file", file=str(path)) from None
+    except PermissionError:
+        raise SpecError("permission denied", file=str(path)) from None
+    except OSError as exc:
+        raise SpecError(f"cannot read: {exc.strerror or exc}", file=str(path)) from None
+    if b"\x00" in data:
+        raise SpecError("binary file, not a YAML/JSON spec", file=str(path))
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"not UTF-8 text (byte {exc.start}): not a YAML/JSON spec", file=str(path)) from None
+    if not text.strip():
+        raise SpecError("empty file: a spec needs at least `input` and `layers`", file=str(path))
+    return text
+
+
+def load(path: str | Path, text: str | None = None) -> Any:
+    """Parse a spec file into LineDict/LineList/scalars, with bounded work and memory."""
+    file = str(path)
+    if text is None:
+        text = read_text(path)
+    if file.endswith(".json"):
+        text = text.replace("\t", " ")  # JSON allows tabs as whitespace, YAML's flow style does not
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = exc.problem or exc.context or "malformed YAML"
+        raise SpecError(f"malformed YAML: {problem}", file=file, line=line) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"malformed YAML: {' '.join(str(exc).split())}", file=file) from None
+    except RecursionError:
+        raise SpecError("malformed YAML: nesting too deep", file=file) from None
+    if node is None:
+        raise SpecError("empty document: a spec needs at least `input` and `layers`", file=file)
+    budget = [MAX_NODES]
+    ctor = yaml.SafeLoader("")
+
+    def build(n: yaml.Node, depth: int) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise SpecError(f"document expands to more than {MAX_NODES} nodes (YAML alias bomb?)",
+                            file=file, line=n.start_mark.line + 1)
+        if depth > MAX_DEPTH:
+            raise SpecError(f"nesting deeper than {MAX_DEPTH} levels (recursive YAML alias?)",
+                            file=file, line=n.start_mark.line + 1)
+        line = n.start_mark.line + 1
+        if isinstance(n, yaml.MappingNode):
+            ctor.flatten_mapping(n)  # resolves `<<: *anchor` merge keys
+            out = LineDict(line=line)
+            for knode, vnode in n.value:
+                key = build(knode, depth + 1)
+                if not isinstance(key, (str, int, float, bool)) and key is not None:
+                    raise SpecError("mapping keys must be plain scalars", file=file, line=knode.start_mark.line + 1)
+                if key in out:
+                    raise SpecError(f"duplicate key '{key}' (first on line {out.key_lines[key]})",
+                                    file=file, line=knode.start_mark.line + 1, field=str(key))
+                out.key_lines[key] = knode.start_mark.line + 1
+                out[key] = build(vnode, depth + 1)
+            return out
+        if isinstance(n, yaml.SequenceNode):
+            out_l = LineList(line=line)
+            for item in n.value:
+                out_l.append(build(item, depth + 1))
+                out_l.item_lines.append(item.start_mark.line + 1)
+            return out_l
+        try:
+            return ctor.construct_object(n, deep=True)
+        except yaml.YAMLError as exc:
+            raise SpecError(f"bad value: {' '.join(str(exc).split())[:120]}", file=file, line=line) from None
+
+    try:
+        return build(node, 0)
+    except RecursionError:
+        raise SpecError("nesting too deep (recursive YAML alias?)", file=file) from None
