@@ -234,6 +234,8 @@ def _env_dirs(*subdirs: str) -> list[Path]:
 
 
 def _missing(name: str, looked: list[str]) -> DataError:
+    if not os.environ.get("CNNSPEC_DATA_DIR"):
+        looked = ["$CNNSPEC_DATA_DIR (not set)", *looked]
     where = "; ".join(dict.fromkeys(looked)) or "nowhere"
     return _err(f"dataset {name!r} not found; looked in: {where}; to get it: {_HOW_TO_GET[name]}")
 
@@ -360,6 +362,14 @@ _NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 def _load_npz(path: Path, name: str | None = None, class_names: list[str] | None = None) -> Dataset:
     if not path.is_file():
         raise _err("no such npz file", path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as e:
+        raise _err(f"cannot read file: {e.strerror or e}", path) from None
+    if head not in (b"PK\x03\x04", b"PK\x05\x06"):
+        raise _err("not a .npz file (no zip header); expected arrays x_train, y_train, x_test, y_test "
+                   "as written by numpy.savez", path)
     try:
         with np.load(path, allow_pickle=False) as z:
             keys = set(z.files)
@@ -493,7 +503,8 @@ class _TarSource:
             self.tar = tarfile.open(archive, "r:*")
             self.members = {os.path.basename(m.name): m for m in self.tar.getmembers() if m.isfile()}
         except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
-            raise _err(f"not a readable tar archive ({_one_line(e)})", archive) from None
+            detail = "not a gzip/bzip2/xz/tar file" if "could not be opened" in str(e) else _one_line(e)[:120]
+            raise _err(f"not a readable tar archive ({detail})", archive) from None
 
     def has(self, member: str) -> bool:
         return member in self.members
@@ -576,7 +587,7 @@ def _load_cifar(name: str, path: str | None) -> Dataset:
         return _load_cifar_from(name, src)
     looked = []
     for root in (_env_dirs(name, "") + SYSTEM_DIRS.get(name, []) + [_keras_datasets_dir()]):
-        looked.append(str(root))
+        looked.extend(str(root / n) for n in [cfg["folder"], *cfg["archives"]])
         src = _cifar_source(cfg, root)
         if src is not None:
             return _load_cifar_from(name, src)

@@ -559,3 +559,36 @@ def test_debian_fashion_mnist(monkeypatch):
     d = load_dataset("fashion_mnist")
     assert d.x_train.shape == (60000, 28, 28, 1) and d.x_test.shape == (10000, 28, 28, 1)
     assert list(np.bincount(d.y_test)) == [1000] * 10 and d.source == str(DEBIAN_FASHION)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fuzz: arbitrary bytes in any slot give a DataError or a dataset, never another exception
+# ---------------------------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(blob=st.binary(max_size=200), gz=st.booleans(), slot=st.sampled_from(
+    ["idx", "npz", "cifar_meta", "cifar_batch", "cifar_tar"]))
+def test_fuzz_never_a_traceback(tmp_path_factory, blob, gz, slot):
+    tmp = tmp_path_factory.mktemp("fuzz")
+    payload = gzip.compress(blob) if gz else blob
+    try:
+        if slot == "idx":
+            write_idx_set(tmp / "fm", n_train=2, n_test=1)
+            (tmp / "fm" / "train-labels-idx1-ubyte.gz").write_bytes(payload)
+            load_dataset("fashion_mnist", path=str(tmp / "fm"))
+        elif slot == "npz":
+            (tmp / "x.npz").write_bytes(b"PK\x03\x04" + payload)
+            load_dataset(f"npz:{tmp / 'x.npz'}")
+        elif slot in ("cifar_meta", "cifar_batch"):
+            d = write_cifar10(tmp, per_batch=1, n_test=1)
+            (d / ("batches.meta" if slot == "cifar_meta" else "test_batch")).write_bytes(payload)
+            load_dataset("cifar10", path=str(d))
+        else:
+            (tmp / "cifar-10-python.tar.gz").write_bytes(payload)
+            load_dataset("cifar10", path=str(tmp / "cifar-10-python.tar.gz"))
+    except DataError as e:
+        assert "\n" not in str(e)
