@@ -592,3 +592,38 @@ def test_fuzz_never_a_traceback(tmp_path_factory, blob, gz, slot):
             load_dataset("cifar10", path=str(tmp / "cifar-10-python.tar.gz"))
     except DataError as e:
         assert "\n" not in str(e)
+
+
+def test_mnist_download_fallback_failure_is_one_line(monkeypatch):
+    import types
+
+    def boom():
+        raise OSError("Network is unreachable\nsecond line")
+
+    fake_keras = types.ModuleType("keras")
+    fake_ds = types.ModuleType("keras.datasets")
+    fake_ds.mnist = types.SimpleNamespace(load_data=boom)
+    fake_keras.datasets = fake_ds
+    monkeypatch.setitem(sys.modules, "keras", fake_keras)
+    monkeypatch.setitem(sys.modules, "keras.datasets", fake_ds)
+    monkeypatch.setenv("CNNSPEC_DOWNLOAD", "1")
+    with pytest.raises(DataError) as e:
+        load_dataset("mnist")
+    s = one_line_naming(e, "load_data() (download) failed: OSError")
+    assert "mnist.npz" in s
+
+
+def test_mnist_download_fallback_success(monkeypatch):
+    import types
+
+    data = ((np.zeros((3, 28, 28), np.uint8), np.array([0, 1, 9], np.uint8)),
+            (np.zeros((2, 28, 28), np.uint8), np.array([5, 5], np.uint8)))
+    fake_keras = types.ModuleType("keras")
+    fake_ds = types.ModuleType("keras.datasets")
+    fake_ds.mnist = types.SimpleNamespace(load_data=lambda: data)
+    fake_keras.datasets = fake_ds
+    monkeypatch.setitem(sys.modules, "keras", fake_keras)
+    monkeypatch.setitem(sys.modules, "keras.datasets", fake_ds)
+    monkeypatch.setenv("CNNSPEC_DOWNLOAD", "1")
+    d = load_dataset("mnist")
+    assert d.x_train.shape == (3, 28, 28, 1) and d.source == "keras.datasets.mnist"
