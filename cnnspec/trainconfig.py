@@ -1,0 +1,357 @@
+"""The ``train:`` section of a spec: a strict pydantic schema, pure Python (no TensorFlow).
+
+Every error becomes one line naming the spec file, the YAML line and the field
+(``specs/x.yaml:14: train.optimizer.momentum: ...``). Command-line flags override the section;
+:func:`resolve` merges section, flags and defaults into the config a run records in config.json.
+See docs/training.md for every key.
+"""
+from __future__ import annotations
+
+import difflib
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import SpecError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adadelta", "adagrad", "adamax", "nadam")
+# Keras 3 default learning rates (Keras 2.0 used 1.0 for adadelta and 0.01 for adagrad).
+DEFAULT_LR = {"sgd": 0.01, "adam": 0.001, "adamw": 0.001, "rmsprop": 0.001, "adadelta": 0.001,
+              "adagrad": 0.001, "adamax": 0.001, "nadam": 0.001}
+_COMMON = {"name", "learning_rate", "epsilon", "weight_decay", "clipnorm", "clipvalue"}
+_ALLOWED = {
+    "sgd": {"name", "learning_rate", "momentum", "nesterov", "weight_decay", "clipnorm", "clipvalue"},
+    "adam": _COMMON | {"beta_1", "beta_2", "amsgrad"},
+    "adamw": _COMMON | {"beta_1", "beta_2", "amsgrad"},
+    "adamax": _COMMON | {"beta_1", "beta_2"},
+    "nadam": _COMMON | {"beta_1", "beta_2"},
+    "rmsprop": _COMMON | {"rho", "momentum", "centered"},
+    "adadelta": _COMMON | {"rho"},
+    "adagrad": _COMMON | {"initial_accumulator_value"},
+}
+PosFloat = float
+
+
+class Optimizer(Strict):
+    """``optimizer: adam`` or ``optimizer: {name: sgd, learning_rate: 0.01, momentum: 0.9}``."""
+
+    name: Literal["sgd", "adam", "adamw", "rmsprop", "adadelta", "adagrad", "adamax", "nadam"]
+    learning_rate: Optional[float] = Field(None, gt=0)
+    momentum: Optional[float] = Field(None, ge=0, lt=1)
+    nesterov: Optional[bool] = None
+    rho: Optional[float] = Field(None, gt=0, lt=1)
+    centered: Optional[bool] = None
+    epsilon: Optional[float] = Field(None, gt=0)
+    beta_1: Optional[float] = Field(None, gt=0, lt=1)
+    beta_2: Optional[float] = Field(None, gt=0, lt=1)
+    amsgrad: Optional[bool] = None
+    weight_decay: Optional[float] = Field(None, ge=0)
+    clipnorm: Optional[float] = Field(None, gt=0)
+    clipvalue: Optional[float] = Field(None, gt=0)
+    initial_accumulator_value: Optional[float] = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _keys_fit_name(self):
+        bad = sorted(k for k in self.model_fields_set if k not in _ALLOWED[self.name])
+        if bad:
+            raise ValueError(f"{self.name} takes no {', '.join(bad)} (it takes "
+                             f"{', '.join(sorted(_ALLOWED[self.name] - {'name'}))})")
+        return self
+
+    def keras_kwargs(self) -> dict[str, Any]:
+        kw = self.model_dump(exclude_none=True, exclude={"name"})
+        kw.setdefault("learning_rate", DEFAULT_LR[self.name])
+        return kw
+
+
+class StepDecay(Strict):
+    """Multiply the learning rate by ``factor`` every ``every`` epochs."""
+
+    type: Literal["step"]
+    every: int = Field(..., ge=1)
+    factor: float = Field(0.1, gt=0, le=1)
+
+
+class ReduceOnPlateau(Strict):
+    """Multiply by ``factor`` when ``monitor`` has not improved for ``patience`` epochs."""
+
+    type: Literal["reduce_on_plateau"]
+    monitor: str = "val_loss"
+    factor: float = Field(0.1, gt=0, lt=1)
+    patience: int = Field(10, ge=0)
+    min_lr: float = Field(0.0, ge=0)
+    min_delta: float = Field(1e-4, ge=0)
+    mode: Literal["auto", "min", "max"] = "auto"
+
+
+class Cosine(Strict):
+    """Cosine decay from the initial learning rate to ``min_lr`` over all epochs (per epoch)."""
+
+    type: Literal["cosine"]
+    min_lr: float = Field(0.0, ge=0)
+
+
+Schedule = Union[StepDecay, ReduceOnPlateau, Cosine]
+
+
+class EarlyStopping(Strict):
+    monitor: str = "val_loss"
+    patience: int = Field(10, ge=0)
+    min_delta: float = Field(0.0, ge=0)
+    mode: Literal["auto", "min", "max"] = "auto"
+    restore_best_weights: bool = False
+
+
+class Checkpoint(Strict):
+    """Which epoch's model becomes ``model.keras``: the best by ``monitor``."""
+
+    monitor: str = "val_loss"
+    mode: Literal["auto", "min", "max"] = "auto"
+
+
+class Augmentation(Strict):
+    """Random augmentation in the training input pipeline only (ImageDataGenerator-like ranges)."""
+
+    horizontal_flip: bool = False
+    vertical_flip: bool = False
+    width_shift: float = Field(0.0, ge=0, lt=1)    # fraction of the width, as width_shift_range
+    height_shift: float = Field(0.0, ge=0, lt=1)   # fraction of the height
+    rotation: float = Field(0.0, ge=0, le=180)     # degrees, as rotation_range
+    zoom: float = Field(0.0, ge=0, lt=1)           # +-fraction, as zoom_range
+    fill_mode: Literal["reflect", "wrap", "constant", "nearest"] = "nearest"
+
+    def active(self) -> bool:
+        return bool(self.horizontal_flip or self.vertical_flip or self.width_shift or self.height_shift
+                    or self.rotation or self.zoom)
+
+
+LOSSES = ("sparse_categorical_crossentropy", "categorical_crossentropy")
+METRICS = ("accuracy", "top_5_accuracy")
+
+
+class TrainConfig(Strict):
+    dataset: str = "sample"
+    data_path: Optional[str] = None
+    limit: Optional[int] = Field(None, ge=1)
+    validation_split: Optional[float] = Field(None, gt=0, lt=1)
+    validation: Optional[str] = None
+    batch_size: int = Field(32, ge=1, le=1_000_000)
+    epochs: int = Field(10, ge=1, le=1_000_000)
+    optimizer: Union[Literal["sgd", "adam", "adamw", "rmsprop", "adadelta", "adagrad", "adamax", "nadam"],
+                     Optimizer] = "adam"
+    learning_rate: Optional[float] = Field(None, gt=0)
+    lr_schedule: Optional[Schedule] = Field(None, discriminator="type")
+    loss: Literal["sparse_categorical_crossentropy", "categorical_crossentropy"] = \
+        "sparse_categorical_crossentropy"
+    metrics: list[Literal["accuracy", "top_5_accuracy"]] = Field(default_factory=lambda: ["accuracy"])
+    kernel_initializer: Optional[str] = None
+    l2: Optional[float] = Field(None, ge=0)
+    early_stopping: Optional[EarlyStopping] = None
+    checkpoint: Optional[Checkpoint] = None
+    augmentation: Optional[Augmentation] = None
+    seed: int = Field(0, ge=0, lt=2**31)
+    scale: Optional[float] = Field(None, gt=0)
+    offset: float = 0.0
+    shuffle: bool = True
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.validation_split is not None and self.validation is not None:
+            raise ValueError("give either validation_split or validation, not both")
+        if isinstance(self.optimizer, Optimizer) and self.optimizer.learning_rate is not None \
+                and self.learning_rate is not None and "learning_rate" in self.model_fields_set:
+            raise ValueError("learning_rate is given twice (top level and in optimizer)")
+        if "accuracy" not in self.metrics:
+            self.__dict__["metrics"] = ["accuracy", *self.metrics]
+        has_val = self.validation_split is not None or self.validation is not None
+        for what, obj in (("checkpoint", self.checkpoint), ("early_stopping", self.early_stopping),
+                          ("lr_schedule", self.lr_schedule)):
+            mon = getattr(obj, "monitor", None)
+            if mon and mon.startswith("val_") and not has_val:
+                raise ValueError(f"{what} monitors {mon} but there is no validation data: set "
+                                 f"validation_split or validation, or monitor '{mon[4:]}'")
+            if mon and mon.removeprefix("val_") not in ("loss", *self.metrics):
+                raise ValueError(f"{what} monitors {mon!r}: choose loss, val_loss or a metric "
+                                 f"({', '.join(self.metrics)}, with or without val_)")
+        return self
+
+    # -- resolved views -------------------------------------------------------------------------
+    @property
+    def has_validation(self) -> bool:
+        return self.validation_split is not None or self.validation is not None
+
+    def optimizer_config(self) -> Optimizer:
+        opt = self.optimizer if isinstance(self.optimizer, Optimizer) else Optimizer(name=self.optimizer)
+        if self.learning_rate is not None and opt.learning_rate is None:
+            opt = opt.model_copy(update={"learning_rate": self.learning_rate})
+            opt.__pydantic_fields_set__.add("learning_rate")
+        return opt
+
+    def checkpoint_config(self) -> Checkpoint | None:
+        """The checkpoint rule in force: the given one, val_loss when there is validation, else none
+        (model.keras is then the last epoch's model)."""
+        if self.checkpoint is not None:
+            return self.checkpoint
+        return Checkpoint() if self.has_validation else None
+
+    def overrides(self) -> dict[str, dict[str, Any]]:
+        star: dict[str, Any] = {}
+        if self.kernel_initializer:
+            star["kernel_initializer"] = self.kernel_initializer
+        if self.l2:
+            star["kernel_regularizer"] = {"l2": self.l2}
+        return {"*": star} if star else {}
+
+    def resolved(self) -> dict[str, Any]:
+        """The full config as recorded in config.json (defaults filled in)."""
+        d = self.model_dump(mode="json")
+        d["optimizer"] = self.optimizer_config().model_dump(mode="json", exclude_none=True)
+        d["optimizer"]["learning_rate"] = self.optimizer_config().keras_kwargs()["learning_rate"]
+        ck = self.checkpoint_config()
+        d["checkpoint"] = ck.model_dump(mode="json") if ck else None
+        return d
+
+
+# ----------------------------------------------------------------------------------------------
+def _line_for(section: Any, loc: tuple) -> tuple[int | None, str]:
+    """Deepest YAML line known for a pydantic error location, and the dotted field name."""
+    line = getattr(section, "line", None) or None
+    node = section
+    parts: list[str] = []
+    for key in loc:
+        if isinstance(key, int):
+            parts[-1:] = [f"{parts[-1]}[{key}]"] if parts else [f"[{key}]"]
+            node = node[key] if isinstance(node, list) and key < len(node) else None
+            continue
+        parts.append(str(key))
+        if isinstance(node, dict):
+            if hasattr(node, "line_of") and key in node:
+                line = node.line_of(key) or line
+            node = node.get(key)
+        else:
+            node = None
+    return line, ".".join(parts)
+
+
+def _message(err: dict) -> str:
+    typ = err.get("type", "")
+    loc = err.get("loc", ())
+    if typ == "extra_forbidden":
+        key = str(loc[-1]) if loc else "?"
+        parent = _FIELDS_BY_PARENT.get(_parent_name(loc[:-1]), ())
+        hint = ""
+        close = difflib.get_close_matches(key, parent, n=1, cutoff=0.6)
+        if close:
+            hint = f" (did you mean '{close[0]}'?)"
+        return f"unknown key '{key}'{hint}; allowed: {', '.join(parent)}" if parent else f"unknown key '{key}'"
+    msg = err.get("msg", "invalid")
+    msg = msg.removeprefix("Value error, ")
+    if typ == "union_tag_invalid":
+        msg = "lr_schedule.type must be one of step, reduce_on_plateau, cosine"
+    return msg
+
+
+def _parent_name(loc: tuple) -> str:
+    names = [str(k) for k in loc if not isinstance(k, int)]
+    # union members show up as their class name or tag in pydantic locations
+    for n in reversed(names):
+        if n in _FIELDS_BY_PARENT:
+            return n
+    return "train" if not names else names[-1]
+
+
+_FIELDS_BY_PARENT = {
+    "train": tuple(TrainConfig.model_fields),
+    "optimizer": tuple(Optimizer.model_fields),
+    "Optimizer": tuple(Optimizer.model_fields),
+    "step": tuple(StepDecay.model_fields),
+    "reduce_on_plateau": tuple(ReduceOnPlateau.model_fields),
+    "cosine": tuple(Cosine.model_fields),
+    "early_stopping": tuple(EarlyStopping.model_fields),
+    "checkpoint": tuple(Checkpoint.model_fields),
+    "augmentation": tuple(Augmentation.model_fields),
+}
+
+# pydantic puts union member names into locations; they are not YAML keys
+_NOT_KEYS = {"Optimizer", "step", "reduce_on_plateau", "cosine", "literal['sgd','adam','adamw','rmsprop',"
+             "'adadelta','adagrad','adamax','nadam']"}
+
+
+def _clean_loc(loc: tuple) -> tuple:
+    out = []
+    for k in loc:
+        if isinstance(k, str) and (k in _NOT_KEYS or k.startswith("literal[") or k.startswith("function-")):
+            continue
+        out.append(k)
+    return tuple(out)
+
+
+def parse_train(section: Any, file: str | None = None, line: int | None = None) -> TrainConfig:
+    """Validate a spec's ``train:`` mapping (None -> defaults). Raises a one-line SpecError."""
+    if section is None:
+        return TrainConfig()
+    if not isinstance(section, dict):
+        raise SpecError("`train` must be a mapping", file=file, line=line, field="train")
+    opt = section.get("optimizer")
+    name = opt.get("name") if isinstance(opt, dict) else opt
+    if name is not None and (not isinstance(name, str) or name not in OPTIMIZERS):
+        where = opt.line_of("name") if isinstance(opt, dict) and hasattr(opt, "line_of") else (
+            section.line_of("optimizer") if hasattr(section, "line_of") else line)
+        close = difflib.get_close_matches(str(name).lower(), OPTIMIZERS, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        _raise(f"unknown optimizer {name!r}{hint}; choose one of {', '.join(OPTIMIZERS)}", file, where,
+               "train.optimizer" + (".name" if isinstance(opt, dict) else ""))
+    try:
+        return TrainConfig.model_validate(dict(section))
+    except ValidationError as exc:
+        errs = exc.errors()
+        # a union (optimizer: name | mapping) reports one error per member: prefer the mapping's
+        errs.sort(key=lambda e: (any(isinstance(k, str) and k.startswith("literal[") for k in e["loc"]),
+                                 e["type"] == "model_type"))
+        err = errs[0]
+        raw_loc = err.get("loc", ())
+        loc = _clean_loc(raw_loc)
+        ln, fld = _line_for(section, loc)
+        msg = _message({**err, "loc": raw_loc if err.get("type") == "extra_forbidden" else loc})
+        if err.get("type") == "extra_forbidden":
+            msg = _message({**err, "loc": (*[k for k in raw_loc[:-1]], raw_loc[-1])})
+        return _raise(msg, file, ln or line, "train" + (f".{fld}" if fld else ""))
+
+
+def _raise(msg: str, file, line, field):
+    raise SpecError(" ".join(str(msg).split()), file=file, line=line, field=field)
+
+
+def for_spec(spec) -> TrainConfig:
+    return parse_train(spec.train, spec.file, getattr(spec.train, "line", None))
+
+
+def with_flags(cfg: TrainConfig, flags: dict[str, Any], file: str | None = None) -> TrainConfig:
+    """Apply command-line flags (None = not given) over a validated section."""
+    upd = {k: v for k, v in flags.items() if v is not None}
+    if not upd:
+        return cfg
+    data = cfg.model_dump(exclude_unset=True)
+    if "validation_split" in upd:
+        data.pop("validation", None)
+    if "validation" in upd:
+        data.pop("validation_split", None)
+    if "learning_rate" in upd and isinstance(cfg.optimizer, Optimizer):
+        opt = dict(data.get("optimizer") or {})
+        opt["learning_rate"] = upd.pop("learning_rate")
+        data["optimizer"] = opt
+    if "dataset" in upd and "data_path" not in upd:
+        data.pop("data_path", None)
+    data.update(upd)
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(k) for k in _clean_loc(err.get("loc", ())))
+        raise SpecError(f"{_message(err)} (after applying command-line options)",
+                        field=f"train.{loc}" if loc else "train") from None
