@@ -1,0 +1,234 @@
+"""`cnnspec build`, `cnnspec train` and `cnnspec evaluate`. TensorFlow/Keras are imported inside
+the command functions only (``check`` must stay TF-free)."""
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import CnnspecError
+from .app import app, console, emit_json, err_console
+
+
+# ----------------------------------------------------------------------------------------------
+@app.command("build")
+def build_cmd(
+    spec: str = typer.Argument(..., help="Spec file; FILE#VARIANT picks one variant."),
+    out: Path = typer.Option(..., "--out", "-o", help="Where to save the model (.keras)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+) -> int:
+    """Build the Keras 3 model, save it, and confirm its summary equals `cnnspec check`'s."""
+    from ..check import check
+    from ..spec import load_spec
+    from ..trainconfig import for_spec
+
+    if out.suffix != ".keras":
+        raise CnnspecError("the output file must end in .keras", file=str(out))
+    if not out.parent.exists():
+        raise CnnspecError("the output folder does not exist", file=str(out.parent))
+    s = load_spec(spec)
+    rep = check(s)
+    cfg = for_spec(s)  # validates the train section too; its scale goes into the sidecar
+    import keras  # noqa: F401
+
+    from ..build import build_model, keras_rows
+    from ..render import rich_table  # noqa: F401
+    from ..runio import atomic_json, save_keras_atomic, sidecar, sidecar_path
+
+    model = build_model(s)
+    krows = keras_rows(model)
+    diffs = compare_rows(rep, krows)
+    save_keras_atomic(model, out)
+    units = rep.rows[-1].output[-1] if rep.rows[-1].output else None
+    scale = cfg.scale if cfg.scale is not None else 1.0 / 255.0
+    names = [str(i) for i in range(units)] if isinstance(units, int) and len(rep.rows[-1].output) == 1 else None
+    atomic_json(sidecar_path(out), sidecar(s, names, scale, cfg.offset))
+    total_tr = sum(r["trainable"] for r in krows)
+    total_nt = sum(r["non_trainable"] for r in krows)
+    if json_out:
+        emit_json({"spec": s.label, "model": str(out), "sidecar": str(sidecar_path(out)), "layers": krows,
+                   "trainable_params": total_tr, "non_trainable_params": total_nt,
+                   "equals_check": not diffs, "differences": diffs})
+    else:
+        from rich.table import Table
+
+        t = Table(title=f"{s.label}: Keras model", title_justify="left")
+        for c in ("Layer (type)", "Output Shape", "Trainable", "Non-trainable"):
+            t.add_column(c, justify="right" if c != "Layer (type)" else "left")
+        for r in krows:
+            t.add_row(f"{r['name']} ({r['type']})", "(None, " + ", ".join(map(str, r["output_shape"])) + ")",
+                      f"{r['trainable']:,}", f"{r['non_trainable']:,}")
+        console.print(t)
+        console.print(f"Total params: {total_tr + total_nt:,}  (trainable {total_tr:,}, "
+                      f"non-trainable {total_nt:,})")
+        for d in diffs:
+            err_console.print(f"[red]differs from check:[/] {d}", markup=True)
+        if not diffs:
+            console.print(f"[green]equals check[/]: {len(krows)} layers, shapes and counts agree", markup=True)
+        console.print(f"saved {out} and {sidecar_path(out).name}")
+    return 1 if diffs else 0
+
+
+def compare_rows(rep, krows: list[dict]) -> list[str]:
+    """Per-layer differences between check's rows and the built Keras model's rows."""
+    diffs = []
+    if len(rep.rows) != len(krows):
+        diffs.append(f"check has {len(rep.rows)} layers, Keras has {len(krows)}")
+    for r, k in zip(rep.rows, krows):
+        want = (r.row.name, [None if d is None else int(d) for d in r.output], r.count.trainable,
+                r.count.non_trainable)
+        got = (k["name"], k["output_shape"], k["trainable"], k["non_trainable"])
+        if want != got:
+            diffs.append(f"{r.row.name}: check {want[1:]} vs Keras {got[1:]} (line {r.row.line})")
+    return diffs
+
+
+# ----------------------------------------------------------------------------------------------
+class Distribute(str, Enum):
+    none = "none"
+    mirrored = "mirrored"
+    multiworker = "multiworker"
+
+
+def _progress_factory(to_stderr: bool, quiet: bool):
+    """A callable the training loop calls with ('begin'|'batch'|'end'|'close', ...)."""
+    con = err_console if to_stderr else console
+
+    def factory(epochs: int, steps: int):
+        if quiet:
+            return None
+        if con.is_terminal:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeElapsedColumn, TimeRemainingColumn)
+
+            prog = Progress(TextColumn("epoch {task.fields[ep]}/" + str(epochs)), BarColumn(),
+                            MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                            TextColumn("{task.fields[info]}"), console=con, transient=False)
+            state = {"task": None}
+
+            def cb(event, **kw):
+                if event == "begin":
+                    if not prog.live.is_started:
+                        prog.start()
+                    state["task"] = prog.add_task("", total=steps, ep=kw["epoch"], info="")
+                elif event == "batch" and state["task"] is not None:
+                    prog.update(state["task"], completed=kw["batch"])
+                elif event == "end" and state["task"] is not None:
+                    prog.update(state["task"], completed=steps, info=_epoch_text(kw["row"]))
+                elif event == "close":
+                    prog.stop()
+            return cb
+
+        def cb(event, **kw):
+            if event == "end":
+                con.out(f"epoch {kw['epoch']}/{epochs}  {_epoch_text(kw['row'])}", highlight=False)
+        return cb
+
+    return factory
+
+
+def _epoch_text(row: dict) -> str:
+    parts = []
+    for k in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        if row.get(k) is not None:
+            parts.append(f"{k} {row[k]:.4f}")
+    parts.append(f"lr {row['lr']:.3g}")
+    parts.append(f"{row['seconds']:.1f}s")
+    return "  ".join(parts)
+
+
+@app.command("train")
+def train_cmd(
+    spec: Optional[str] = typer.Argument(None, help="Spec file with an optional train: section (not with --resume)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory to create/fill."),
+    data: Optional[str] = typer.Option(None, "--data", help="Dataset name (train.dataset; default sample)."),
+    data_path: Optional[str] = typer.Option(None, "--data-path", help="Where the dataset's files are."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Keep the first N train and N test images."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0),
+    learning_rate: Optional[float] = typer.Option(None, "--learning-rate", "--lr"),
+    optimizer: Optional[str] = typer.Option(None, "--optimizer"),
+    validation_split: Optional[float] = typer.Option(None, "--validation-split"),
+    validation: Optional[str] = typer.Option(None, "--validation", help="'test' or a dataset name."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory."),
+    distribute: Optional[Distribute] = typer.Option(None, "--distribute", help="mirrored or multiworker."),
+    force: bool = typer.Option(False, "--force", help="Write into a non-empty directory / over a run."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-epoch progress."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout (progress on stderr)."),
+) -> int:
+    """Train a spec on real data; writes a run directory (see docs/training.md)."""
+    from ..train import Request, run_training
+
+    if resume is not None:
+        if spec is not None:
+            raise CnnspecError("--resume continues a run with its own spec.yaml: give no SPEC")
+        if out is not None and out != resume:
+            raise CnnspecError("--resume RUN_DIR already names the run directory: drop --out")
+        out = resume
+    elif out is None:
+        raise CnnspecError("give --out RUN_DIR (where the run is written)")
+    if optimizer is not None:
+        optimizer = optimizer.lower()
+    flags = {"dataset": data, "data_path": data_path, "epochs": epochs, "batch_size": batch_size,
+             "limit": limit, "seed": seed, "learning_rate": learning_rate, "optimizer": optimizer,
+             "validation_split": validation_split, "validation": validation}
+    req = Request(spec_path=spec, out=out, flags=flags, resume=resume is not None, force=force,
+                  distribute=None if distribute is None else distribute.value)
+    res = run_training(req, progress_factory=_progress_factory(json_out, quiet))
+    if json_out:
+        emit_json({k: v for k, v in res.items() if k != "metrics"})
+    else:
+        m = res["metrics"]
+        console.print(f"{out}: {res['epochs_finished']} epoch(s), best epoch {res['best_epoch']}, test accuracy "
+                      f"{m['accuracy']:.4f}, test loss {m['loss']:.4f}, "
+                      f"{m['train_images_per_second']} train images/s")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+@app.command("evaluate")
+def evaluate_cmd(
+    target: str = typer.Argument(..., help="A run directory or a .keras file (with its .cnnspec.json sidecar)."),
+    data: Optional[str] = typer.Option(None, "--data", help="Dataset (default: the run's, else sample)."),
+    data_path: Optional[str] = typer.Option(None, "--data-path"),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Metrics JSON file to write."),
+    json_out: bool = typer.Option(False, "--json", help="Print the metrics JSON on stdout."),
+) -> int:
+    """Test-split metrics of a trained model: accuracy, per-class precision/recall/F1, confusion matrix."""
+    import re
+
+    from ..runio import atomic_json
+    from ..train import evaluate
+
+    m, default_dir = evaluate(target, data, data_path, limit)
+    path = output or default_dir / f"eval_{re.sub(r'[^A-Za-z0-9_.-]+', '_', m['dataset'])}.json"
+    atomic_json(path, m)
+    if json_out:
+        emit_json({**m, "written": str(path)})
+        return 0
+    from rich.table import Table
+
+    t = Table(title=f"{m['model']} on {m['dataset']} test ({m['n']} images)", title_justify="left")
+    for c in ("class", "precision", "recall", "f1", "support"):
+        t.add_column(c, justify="left" if c == "class" else "right")
+    for name, r in m["per_class"].items():
+        t.add_row(name, f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}", str(r["support"]))
+    mac = m["macro_avg"]
+    t.add_row("macro avg", f"{mac['precision']:.4f}", f"{mac['recall']:.4f}", f"{mac['f1']:.4f}", str(m["n"]),
+              style="bold")
+    console.print(t)
+    console.print(f"accuracy {m['accuracy']:.4f}  loss {m['loss']:.4f}")
+    cm = Table(title="confusion matrix (rows: true, columns: predicted)", title_justify="left")
+    cm.add_column("")
+    for i in range(len(m["class_names"])):
+        cm.add_column(str(i), justify="right")
+    for i, (name, row) in enumerate(zip(m["class_names"], m["confusion_matrix"])):
+        cm.add_row(f"{i} {name}", *[str(v) for v in row])
+    console.print(cm)
+    console.print(f"wrote {path}")
+    return 0
