@@ -13,12 +13,15 @@ from typing import Any, Iterable
 from . import __version__
 
 SIDECAR_SUFFIX = ".cnnspec.json"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 def atomic_bytes(path: str | Path, data: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

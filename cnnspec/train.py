@@ -474,6 +474,9 @@ def run_training(req: Request, *, progress_factory=None, log: Callable[[str], No
     t_start = time.perf_counter()
 
     configure_devices()
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
     import keras
     import tensorflow as tf
 
@@ -517,11 +520,13 @@ def run_training(req: Request, *, progress_factory=None, log: Callable[[str], No
     if req.resume:
         prev = read_json(out / "run.json") if (out / "run.json").exists() else {}
         run_info["resumed"] = list(prev.get("resumed") or []) + [{"at_epoch": state.epoch, "time": now()}]
+        run_info["spec_file"] = prev.get("spec_file", run_info["spec_file"])
+        run_info["command"] = prev.get("command", []) + ["--resume"]
     if chief and not req.resume:
         atomic_bytes(out / "spec.yaml", spec_bytes)
         atomic_json(out / "config.json", {"spec": spec.label, "variant": spec.variant,
                                           "distribute": distribute or "none", "scale": data.scale,
-                                          "train": cfg.model_dump(mode="json"), "resolved": cfg.resolved()})
+                                          "train": cfg.model_dump(mode="json", exclude_none=True), "resolved": cfg.resolved()})
     if chief:
         for stale in ("metrics.json",) if not req.resume else ():
             pass

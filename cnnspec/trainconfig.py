@@ -57,7 +57,7 @@ class Optimizer(Strict):
 
     @model_validator(mode="after")
     def _keys_fit_name(self):
-        bad = sorted(k for k in self.model_fields_set if k not in _ALLOWED[self.name])
+        bad = sorted(k for k in self.model_fields_set if k not in _ALLOWED[self.name] and getattr(self, k) is not None)
         if bad:
             raise ValueError(f"{self.name} takes no {', '.join(bad)} (it takes "
                              f"{', '.join(sorted(_ALLOWED[self.name] - {'name'}))})")

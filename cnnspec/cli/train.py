@@ -13,6 +13,12 @@ from ..errors import CnnspecError
 from .app import app, console, emit_json, err_console
 
 
+def _quiet_tf() -> None:
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
 # ----------------------------------------------------------------------------------------------
 @app.command("build")
 def build_cmd(
@@ -21,6 +27,7 @@ def build_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> int:
     """Build the Keras 3 model, save it, and confirm its summary equals `cnnspec check`'s."""
+    _quiet_tf()
     from ..check import check
     from ..spec import load_spec
     from ..trainconfig import for_spec
@@ -161,6 +168,7 @@ def train_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout (progress on stderr)."),
 ) -> int:
     """Train a spec on real data; writes a run directory (see docs/training.md)."""
+    _quiet_tf()
     from ..train import Request, run_training
 
     if resume is not None:
@@ -200,6 +208,7 @@ def evaluate_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print the metrics JSON on stdout."),
 ) -> int:
     """Test-split metrics of a trained model: accuracy, per-class precision/recall/F1, confusion matrix."""
+    _quiet_tf()
     import re
 
     from ..runio import atomic_json
