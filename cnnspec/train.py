@@ -174,7 +174,7 @@ def configure_devices() -> None:
     try:
         k = int(n)
         cpu = tf.config.list_physical_devices("CPU")[0]
-        if k > 1 and len(tf.config.list_logical_devices("CPU")) < k:
+        if k > 1:
             tf.config.set_logical_device_configuration(
                 cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(k)])
     except (ValueError, RuntimeError) as exc:
@@ -300,6 +300,33 @@ def better(mode: str, monitor: str, value: float, best: float | None, min_delta:
     return value > best + min_delta if mode == "max" else value < best - min_delta
 
 
+class deferred_sigint:
+    """Hold Ctrl-C while the resume point is written; raise KeyboardInterrupt right after."""
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self.got = False
+        self.old = None
+        if threading.current_thread() is threading.main_thread():
+            self.old = signal.getsignal(signal.SIGINT)
+
+            def handler(signum, frame):
+                self.got = True
+            signal.signal(signal.SIGINT, handler)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self.old is not None:
+            signal.signal(signal.SIGINT, self.old)
+        if self.got and exc[0] is None:
+            raise KeyboardInterrupt
+        return False
+
+
 # ----------------------------------------------------------------------------------------------
 @dataclass
 class RunState:
@@ -414,9 +441,10 @@ def make_callbacks(run, cfg: TrainConfig, state: RunState, history: list[dict], 
                         self.model.stop_training = True
             history.append(row)
             if writer:  # the resume point: last.keras, history.csv, then state.json (commit)
-                save_keras_atomic(self.model, out / "last.keras")
-                atomic_text(out / "history.csv", history_text(history))
-                atomic_json(out / "state.json", state.to_json())
+                with deferred_sigint():
+                    save_keras_atomic(self.model, out / "last.keras")
+                    atomic_text(out / "history.csv", history_text(history))
+                    atomic_json(out / "state.json", state.to_json())
             if progress:
                 progress("end", epoch=epoch + 1, row=row)
 
