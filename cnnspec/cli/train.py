@@ -127,6 +127,7 @@ def _progress_factory(to_stderr: bool, quiet: bool):
                     prog.update(state["task"], completed=steps, info=_epoch_text(kw["row"]))
                 elif event == "close":
                     prog.stop()
+            cb.batches = True
             return cb
 
         def cb(event, **kw):
