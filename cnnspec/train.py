@@ -28,6 +28,9 @@ from .trainconfig import TrainConfig, for_spec, with_flags
 
 RUN_MARKERS = ("run.json", "state.json", "config.json")
 RESUME_FLAGS_OK = ("epochs",)
+# the files a run owns (--force removes these, and only these, before starting over)
+OWN_FILES = ("spec.yaml", "config.json", "history.csv", "metrics.json", "model.keras", "model.cnnspec.json",
+             "learning_curves.png", "confusion_matrix.png", "run.json", "last.keras", "state.json")
 
 
 class Interrupted(CnnspecError):
@@ -476,8 +479,9 @@ def plan(req: Request):
 
     if req.resume:
         out = req.out
-        if not (out / "state.json").exists() or not (out / "config.json").exists():
-            raise CnnspecError("is not a resumable run (no state.json/config.json)", file=str(out))
+        if not (out / "config.json").exists() or not (out / "spec.yaml").exists():
+            raise CnnspecError("is not a run directory (no config.json/spec.yaml): nothing to resume",
+                               file=str(out))
         conf = read_json(out / "config.json")
         variant = conf.get("variant")
         spec = load_spec(str(out / "spec.yaml") + (f"#{variant}" if variant else ""))
@@ -527,7 +531,15 @@ def run_training(req: Request, *, progress_factory=None, log: Callable[[str], No
 
     state = RunState()
     history: list[dict] = []
+    # resuming before any epoch finished (killed in epoch 1) starts over with the run's config
+    resuming = req.resume and (out / "state.json").exists() and (out / "last.keras").exists()
     if req.resume:
+        for junk in out.glob(".*.tmp*"):  # temporary files of a killed write
+            junk.unlink(missing_ok=True)
+    elif req.force:
+        for own in OWN_FILES:
+            (out / own).unlink(missing_ok=True)
+    if resuming:
         state = RunState.from_json(read_json(out / "state.json"))
         history = [r for r in read_history(out / "history.csv") if r["epoch"] <= state.epoch]
         prev = read_json(out / "run.json") if (out / "run.json").exists() else {}
@@ -564,12 +576,10 @@ def run_training(req: Request, *, progress_factory=None, log: Callable[[str], No
                                           "distribute": distribute or "none", "scale": data.scale,
                                           "train": cfg.model_dump(mode="json", exclude_none=True), "resolved": cfg.resolved()})
     if chief:
-        for stale in ("metrics.json",) if not req.resume else ():
-            pass
         atomic_json(out / "run.json", run_info)
 
     def body():
-        if req.resume:
+        if resuming:
             model = keras.saving.load_model(str(out / "last.keras"))
         else:
             model = build_model(spec, overrides=cfg.overrides())
