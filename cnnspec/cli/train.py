@@ -113,18 +113,21 @@ def _progress_factory(to_stderr: bool, quiet: bool):
 
             prog = Progress(TextColumn("epoch {task.fields[ep]}/" + str(epochs)), BarColumn(),
                             MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                            TextColumn("{task.fields[info]}"), console=con, transient=False)
+                            console=con, transient=True)
             state = {"task": None}
 
             def cb(event, **kw):
                 if event == "begin":
                     if not prog.live.is_started:
                         prog.start()
-                    state["task"] = prog.add_task("", total=steps, ep=kw["epoch"], info="")
+                    state["task"] = prog.add_task("", total=steps, ep=kw["epoch"])
                 elif event == "batch" and state["task"] is not None:
                     prog.update(state["task"], completed=kw["batch"])
                 elif event == "end" and state["task"] is not None:
-                    prog.update(state["task"], completed=steps, info=_epoch_text(kw["row"]))
+                    prog.remove_task(state["task"])
+                    state["task"] = None
+                    prog.console.print(f"epoch {kw['epoch']}/{epochs}  {_epoch_text(kw['row'])}",
+                                       highlight=False, markup=False)
                 elif event == "close":
                     prog.stop()
             cb.batches = True
