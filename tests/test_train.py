@@ -379,3 +379,62 @@ def test_missing_dataset_and_bad_flags(tmp_path):
     p = cli("evaluate", tmp_path / "nothing.keras")
     assert p.returncode == 2 and len(error_lines(p)) == 1
     assert not (tmp_path / "run").exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# more of the section, in-process (categorical loss, augmentation, plateau, early stopping)
+# ----------------------------------------------------------------------------------------------
+def test_feature_combo_in_process(tmp_path):
+    from cnnspec.train import Request, run_training
+
+    spec = write_spec(tmp_path, "\n".join([
+        "  epochs: 4", "  batch_size: 50", "  validation: test", "  loss: categorical_crossentropy",
+        "  metrics: [accuracy, top_5_accuracy]", "  optimizer: {name: rmsprop, learning_rate: 0.001, rho: 0.9}",
+        "  kernel_initializer: he_uniform", "  l2: 0.0001",
+        "  lr_schedule: {type: reduce_on_plateau, monitor: loss, factor: 0.5, patience: 0}",
+        "  early_stopping: {monitor: val_accuracy, patience: 1, min_delta: 0.5}",
+        "  checkpoint: {monitor: val_accuracy}",
+        "  augmentation: {horizontal_flip: true, vertical_flip: true, width_shift: 0.1, height_shift: 0.1,"
+        " rotation: 10, zoom: 0.1}", ""]))
+    out = tmp_path / "run"
+    res = run_training(Request(spec_path=str(spec), out=out, flags={"limit": 200}), log=lambda s: None)
+    rows = history(out)
+    # min_delta 0.5 can never be met after epoch 1: early stopping after epoch 2
+    assert [int(r["epoch"]) for r in rows] == [1, 2] and res["epochs_finished"] == 2
+    assert json.loads((out / "state.json").read_text())["stopped_early"] is True
+    assert "val_top_5_accuracy" in rows[0]
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["stopped_early"] and m["n"] == 200 and 0 <= m["accuracy"] <= 1
+    p = cli("train", "--resume", out)
+    assert p.returncode == 2 and "stopped early" in error_lines(p)[0]
+
+
+def test_augmenter_changes_training_images_only():
+    import keras
+
+    from cnnspec.train import augmenter
+
+    cfg = parse_train({"augmentation": {"width_shift": 0.2, "horizontal_flip": True}})
+    aug = augmenter(cfg, (28, 28, 1))
+    x = np.random.default_rng(0).random((8, 28, 28, 1)).astype("float32")
+    assert not np.allclose(np.asarray(aug(x, training=True)), x)
+    assert np.allclose(np.asarray(aug(x, training=False)), x)
+    assert augmenter(parse_train({"augmentation": {}}), (28, 28, 1)) is None
+
+
+def test_resume_killed_before_first_epoch_and_force(tmp_path, run_dir):
+    src, _, _ = run_dir
+    out = tmp_path / "run"
+    out.mkdir()
+    for f in ("spec.yaml", "config.json", "run.json"):
+        (out / f).write_bytes((src / f).read_bytes())
+    (out / ".history.csv.abc.tmp").write_text("half")
+    p = cli("train", "--resume", out, "--json", check=True)
+    assert json.loads(p.stdout)["epochs_finished"] == 2
+    assert [int(r["epoch"]) for r in history(out)] == [1, 2]
+    assert not (out / ".history.csv.abc.tmp").exists()
+    (out / "notes.txt").write_text("mine")
+    cli("train", TINY, "--out", out, "--force", "--limit", "100", "--epochs", "1", check=True)
+    assert (out / "notes.txt").read_text() == "mine"
+    assert [int(r["epoch"]) for r in history(out)] == [1]
+    assert json.loads((out / "run.json").read_text())["data"]["train_images"] == 80
