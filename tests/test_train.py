@@ -119,8 +119,10 @@ def test_example_sections_validate():
     ("  lr_schedule:\n    type: step\n    every: 0\n", 12, "train.lr_schedule.every", "greater than"),
     ("  early_stopping:\n    monitor: val_loss\n    patiense: 3\n", 12, "train.early_stopping.patiense",
      "did you mean 'patience'"),
-    ("  early_stopping: {monitor: val_loss}\n", 10, "train", "no validation data"),
-    ("  validation_split: 0.2\n  validation: test\n", 10, "train", "not both"),
+    ("  early_stopping: {monitor: val_loss}\n", 10, "train.early_stopping.monitor", "no validation data"),
+    ("  early_stopping:\n    patience: 3\n    monitor: val_acc\n", 12, "train.early_stopping.monitor",
+     "choose loss, val_loss or a metric"),
+    ("  validation_split: 0.2\n  validation: test\n", 11, "train.validation", "not both"),
     ("  augmentation:\n    width_shift: 1.5\n", 11, "train.augmentation.width_shift", "less than 1"),
     ("  loss: mse\n", 10, "train.loss", "sparse_categorical_crossentropy"),
 ])
@@ -438,3 +440,31 @@ def test_resume_killed_before_first_epoch_and_force(tmp_path, run_dir):
     assert (out / "notes.txt").read_text() == "mine"
     assert [int(r["epoch"]) for r in history(out)] == [1]
     assert json.loads((out / "run.json").read_text())["data"]["train_images"] == 80
+
+
+def test_history_csv_roundtrip():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from cnnspec.runio import history_text, read_history
+
+    num = st.floats(min_value=1e-6, max_value=1e3, allow_nan=False)
+    row = st.fixed_dictionaries({"loss": num, "accuracy": st.floats(0, 1), "val_loss": st.none() | num,
+                                 "val_accuracy": st.none() | st.floats(0, 1), "lr": num, "seconds": num})
+
+    @settings(max_examples=50, deadline=None)
+    @given(st.lists(row, max_size=6))
+    def check(rows):
+        rows = [{"epoch": i + 1, **r} for i, r in enumerate(rows)]
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as d:
+            p = Path(d) / "history.csv"
+            p.write_text(history_text(rows))
+            back = read_history(p)
+        assert [r["epoch"] for r in back] == [r["epoch"] for r in rows]
+        for a, b in zip(rows, back):
+            for k, v in a.items():
+                assert (b[k] is None) if v is None else b[k] == pytest.approx(v, rel=1e-6, abs=1e-8)
+
+    check()
