@@ -309,28 +309,44 @@ def better(mode: str, monitor: str, value: float, best: float | None, min_delta:
     return value > best + min_delta if mode == "max" else value < best - min_delta
 
 
+def _sigterm_as_interrupt() -> None:
+    """SIGTERM (a scheduler's or `kill`'s stop) stops training like Ctrl-C: cleanly, resumable."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, handler)
+
+
 class deferred_sigint:
-    """Hold Ctrl-C while the resume point is written; raise KeyboardInterrupt right after."""
+    """Hold Ctrl-C / SIGTERM while the resume point is written; raise KeyboardInterrupt right after."""
+
+    SIGNALS = ("SIGINT", "SIGTERM")
 
     def __enter__(self):
         import signal
         import threading
 
         self.got = False
-        self.old = None
+        self.old = {}
         if threading.current_thread() is threading.main_thread():
-            self.old = signal.getsignal(signal.SIGINT)
-
             def handler(signum, frame):
                 self.got = True
-            signal.signal(signal.SIGINT, handler)
+            for name in self.SIGNALS:
+                sig = getattr(signal, name)
+                self.old[sig] = signal.getsignal(sig)
+                signal.signal(sig, handler)
         return self
 
     def __exit__(self, *exc):
         import signal
 
-        if self.old is not None:
-            signal.signal(signal.SIGINT, self.old)
+        for sig, old in self.old.items():
+            signal.signal(sig, old)
         if self.got and exc[0] is None:
             raise KeyboardInterrupt
         return False
@@ -603,6 +619,7 @@ def run_training(req: Request, *, progress_factory=None, log: Callable[[str], No
     progress = progress_factory(cfg.epochs, steps) if progress_factory else None
     rec = make_callbacks(wdir, cfg, state, history, len(data.x_train), progress, writer=True)
     status = "finished"
+    _sigterm_as_interrupt()
     try:
         if state.epoch < cfg.epochs and not state.stopped_early:
             t_fit = time.perf_counter()

@@ -468,3 +468,13 @@ def test_history_csv_roundtrip():
                 assert (b[k] is None) if v is None else b[k] == pytest.approx(v, rel=1e-6, abs=1e-8)
 
     check()
+
+
+def test_sigterm_stops_like_ctrl_c(tmp_path):
+    out = tmp_path / "run"
+    proc = _start(out, 40)
+    _wait_rows(out, proc, 1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
