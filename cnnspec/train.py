@@ -628,6 +628,12 @@ def run_training(req: Request, *, progress_factory=None, log: Callable[[str], No
             state.fit_seconds += time.perf_counter() - t_fit
     except KeyboardInterrupt:
         status = "interrupted"
+    except Exception as exc:  # recorded, then reported by the CLI as one line
+        run_info.update(status="failed", end_time=now(), epochs_finished=state.epoch,
+                        error=f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
+        if chief:
+            atomic_json(out / "run.json", run_info)
+        raise
     finally:
         if progress:
             progress("close")

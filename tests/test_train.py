@@ -478,3 +478,17 @@ def test_sigterm_stops_like_ctrl_c(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
+
+
+def test_train_modules_do_not_import_tensorflow():
+    code = ("import sys\n"
+            "import cnnspec.cli, cnnspec.cli.train, cnnspec.train, cnnspec.trainconfig, cnnspec.metrics, cnnspec.runio\n"
+            "from cnnspec.cli import main\n"
+            "try:\n    main(['check', '-q', sys.argv[1]])\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+            "bad = [m for m in ('tensorflow', 'keras', 'matplotlib') if m in sys.modules]\n"
+            "assert not bad, bad\n")
+    subprocess.run([sys.executable, "-c", code, str(TINY)], cwd=ROOT, check=True, capture_output=True, timeout=60)
+    # bad input for train is refused before TensorFlow is imported: fast, and nothing written
+    t0 = time.time()
+    p = cli("train", TINY, "--out", "/nonexistent/x", "--data", "nosuch")
+    assert p.returncode == 2 and time.time() - t0 < 30
