@@ -10,6 +10,11 @@ from .base import (Alternative, Count, KerasObject, Layer, Padding, PaddingCausa
                    SizeOrTuple, formula, weights)
 
 
+def _join_axes(parts: list[str]) -> str:
+    """One formula when every spatial axis has the same one."""
+    return parts[0] + (" on each axis" if len(parts) > 1 else "") if len(set(parts)) == 1 else "; ".join(parts)
+
+
 class _Conv(Layer):
     """Shared by the convolutions: the options and rules of Keras's ``BaseConv``."""
 
@@ -79,7 +84,7 @@ class _Conv(Layer):
                 parts.append(f"floor(({n} - {kk} - 1)/{st}) + 1 = {conv_output_length(n, k, st, 'valid', d)}")
             else:
                 parts.append(f"floor(({n} - 1)/{st}) + 1 = {conv_output_length(n, k, st, 'same', d)}")
-        return f"padding '{self.padding}': " + "; ".join(parts)
+        return f"padding '{self.padding}': " + _join_axes(parts)
 
     def shape_alternatives(self, shape: Shape) -> list[Alternative]:
         alts = []

@@ -1,0 +1,69 @@
+"""Spec -> Keras 3 model. Imports Keras inside the functions (the only place that needs it)."""
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import SpecError
+from .spec import INPUT, Spec
+
+
+def build_model(spec: Spec, *, overrides: dict[str, dict[str, Any]] | None = None, strip=()):
+    """A Keras functional model with the spec's layer names and wiring.
+
+    ``overrides`` maps a layer type (``"Conv2D"``) or ``"*"`` to extra keyword arguments applied
+    where the layer accepts them (for instance a training section's kernel_initializer or L2);
+    ``strip`` lists layer types left out (training-only layers at export).
+    """
+    import keras
+
+    from .check import infer
+
+    infer(spec)  # refuse what check refuses, with the same one-line error
+    overrides = overrides or {}
+    inp = keras.Input(shape=spec.input_shape, dtype=spec.input_dtype, name=INPUT)
+    tensors = {INPUT: inp}
+    alias: dict[str, str] = {}
+    for row in spec.rows:
+        ins = [tensors[alias.get(n, n)] for n in row.inputs]
+        if row.type in strip:
+            alias[row.name] = alias.get(row.inputs[0], row.inputs[0])
+            continue
+        kwargs = {}
+        for key in ("*", row.type):
+            for k, v in overrides.get(key, {}).items():
+                if k in type(row.layer).model_fields and k not in row.layer.model_fields_set:
+                    kwargs[k] = v
+        layer_spec = row.layer.model_copy(update=kwargs) if kwargs else row.layer
+        if kwargs:
+            layer_spec.__pydantic_fields_set__.update(kwargs)
+        try:
+            layer = layer_spec.build_keras(row.name)
+        except (TypeError, ValueError) as exc:
+            raise SpecError(f"{row.name} ({row.type}): Keras refused the options: {' '.join(str(exc).split())[:200]}",
+                            file=spec.file, line=row.line) from None
+        tensors[row.name] = layer(ins if row.layer.arity is None else ins[0])
+    out = tensors[alias.get(spec.rows[-1].name, spec.rows[-1].name)]
+    return keras.Model(inputs=inp, outputs=out, name=_model_name(spec.label))
+
+
+def _model_name(label: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.\-]", "_", label)
+
+
+def keras_rows(model) -> list[dict]:
+    """Per-layer output shape (no batch) and trainable / non-trainable counts of a built model."""
+    import numpy as np
+
+    rows = []
+    for layer in model.layers:
+        if layer.__class__.__name__ == "InputLayer":
+            continue
+        tr = int(sum(np.prod(w.shape) for w in layer.trainable_weights))
+        nt = int(sum(np.prod(w.shape) for w in layer.non_trainable_weights))
+        shape = layer.output.shape
+        rows.append({"name": layer.name, "type": layer.__class__.__name__,
+                     "output_shape": [None if d is None else int(d) for d in shape[1:]],
+                     "trainable": tr, "non_trainable": nt})
+    return rows
