@@ -19,6 +19,9 @@ class _Conv(Layer):
     """Shared by the convolutions: the options and rules of Keras's ``BaseConv``."""
 
     rank: ClassVar[int] = 2  #: number of spatial axes
+    #: Keras's BaseConv and BaseConvTranspose refuse strides > 1 with dilation_rate > 1; its
+    #: BaseDepthwiseConv and BaseSeparableConv do not (they compute the usual formula).
+    refuses_strides_with_dilation: ClassVar[bool] = True
 
     kernel_size: SizeOrTuple
     strides: SizeOrTuple = 1
@@ -55,7 +58,7 @@ class _Conv(Layer):
     def _strides_with_dilation(cls, v, info: ValidationInfo):
         # a field validator (strides is validated before dilation_rate), so the error names the field
         strides = info.data.get("strides")
-        if strides is None:
+        if strides is None or not cls.refuses_strides_with_dilation:
             return v
         s = as_tuple(strides, cls.rank, "strides")
         d = as_tuple(v, cls.rank, "dilation_rate")
@@ -219,6 +222,7 @@ class SeparableConv2D(_Conv):
     r_name = "layer_separable_conv_2d"
     input_rank = 3
     rank = 2
+    refuses_strides_with_dilation = False
     filters: Size
     depth_multiplier: Size = 1
     depthwise_initializer: KerasObject = None
@@ -247,6 +251,7 @@ class DepthwiseConv2D(_Conv):
     r_name = "layer_depthwise_conv_2d"
     input_rank = 3
     rank = 2
+    refuses_strides_with_dilation = False
     depth_multiplier: Size = 1
     depthwise_initializer: KerasObject = None
     depthwise_regularizer: KerasObject = None
