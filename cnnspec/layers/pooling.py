@@ -88,6 +88,7 @@ class AveragePooling1D(_Pool):
     r_name = "layer_average_pooling_1d"
     input_rank = 2
     rank = 1
+    pool_size: SizeOrTuple  # required: Keras's AveragePooling has no default pool_size
 
 
 class AveragePooling2D(_Pool):
@@ -95,6 +96,7 @@ class AveragePooling2D(_Pool):
     keras_class = "AveragePooling2D"
     r_name = "layer_average_pooling_2d"
     input_rank = 3
+    pool_size: SizeOrTuple  # required: Keras's AveragePooling has no default pool_size
 
 
 class _GlobalPool(Layer):
