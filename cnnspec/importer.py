@@ -148,8 +148,10 @@ class _Builder:
                 if key != "batch_size" and not model.rows:
                     model.input_dtype = value
                 continue
-            if key in ("type", "inputs", "expect"):
-                raise self.err(f"{label}: unknown option '{key}'", aline)
+            if key in ("type", "inputs", "expect") or key not in cls.model_fields:
+                options = [f for f in cls.model_fields if f not in Layer.META and f != "trainable"]
+                raise self.err(f"{label}: unknown option '{key}' for {cls.keras_class}{suggest(key, options)}; "
+                               f"options: {', '.join(options) or 'none'}", aline)
             opts[key] = value
             lines[key] = aline
         item = LineDict({**opts, "type": cls.keras_class}, line=line, key_lines=lines)
