@@ -24,7 +24,7 @@ R_LIBS="$lib${R_LIBS:+:$R_LIBS}" Rscript --vanilla -e '
   library(testthat)
   library(cnnspec)
   res <- testthat::test_dir(file.path(Sys.getenv("CNNSPEC_REPO"), "r-bridge", "tests", "testthat"),
-                            reporter = testthat::SummaryReporter$new(), stop_on_failure = FALSE,
+                            package = "cnnspec", reporter = testthat::SummaryReporter$new(), stop_on_failure = FALSE,
                             load_package = "installed")
   df <- as.data.frame(res)
   cat(sprintf("\ntestthat: %d tests, %d expectations passed, %d failed, %d skipped, %d errors\n",

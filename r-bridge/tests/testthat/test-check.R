@@ -29,12 +29,12 @@ test_that("lenet5 has mismatches, printed like the CLI", {
 
 test_that("a bad spec raises a one-line cnnspec_error", {
   bad <- tempfile(fileext = ".yaml")
-  writeLines(c("input: [28, 28, 1]", "layers:", "  - {type: Conv2D, filter: 32, kernel_size: 3}"), bad)
+  writeLines(c("input: [28, 28, 1]", "layers:", "  - {type: Conv2D, filters: 32, kernel_size: 3, paddin: same}"), bad)
   err <- tryCatch(cnnspec_check(bad), cnnspec_error = function(e) e)
   expect_s3_class(err, "cnnspec_error")
   msg <- conditionMessage(err)
   expect_false(grepl("\n", msg, fixed = TRUE))
-  expect_match(msg, paste0(basename(bad), ":3: filter: unknown option 'filter' for Conv2D"), fixed = TRUE)
+  expect_match(msg, paste0(basename(bad), ":3: paddin: unknown option 'paddin' for Conv2D (did you mean 'padding'?)"), fixed = TRUE)
   expect_null(conditionCall(err))
   expect_error(cnnspec_check(file.path(tempdir(), "nope.yaml")), "no such file", class = "cnnspec_error")
   expect_error(cnnspec_check(spec("cifar10_m.yaml")), "choose one", class = "cnnspec_error")
