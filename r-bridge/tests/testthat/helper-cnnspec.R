@@ -16,3 +16,10 @@ skip_without_module <- function(module) {
   cnnspec::cnnspec_python()
   skip_if_not(reticulate::py_module_available(module), paste("Python module", module, "not available"))
 }
+
+# The Python API a test needs (module and function), else skip: the train/export/runtime modules
+# come from other branches, and their function names are what the R bridge calls.
+skip_without_api <- function(module, attr) {
+  skip_without_module(module)
+  skip_if_not(reticulate::py_has_attr(reticulate::import(module), attr), paste0(module, ".", attr, " not available"))
+}

@@ -87,3 +87,40 @@ test_that("without the Python modules the functions stop with one line", {
   expect_error(cnnspec_predict(onnx, onnx), "needs the Python module cnnspec.runtime", class = "cnnspec_error")
   expect_error(cnnspec_export(spec("table6.yaml"), onnx), "cnnspec.export", class = "cnnspec_error")
 })
+
+test_that("the table6 example runs in quick mode (stand-in training and export)", {
+  cnnspec_python()
+  skip_if(reticulate::py_module_available("cnnspec.train"), "the real cnnspec.train is installed")
+  skip_without_module("keras")
+  reticulate::py_run_string(fake_modules)
+  on.exit(reticulate::py_run_string(
+    "import sys\nfor m in ('cnnspec.train', 'cnnspec.export', 'cnnspec.runtime'): sys.modules.pop(m, None)"))
+  ex <- system.file("examples", "table6.R", package = "cnnspec")
+  expect_true(nzchar(ex))
+  old <- Sys.getenv("CNNSPEC_EXAMPLE_QUICK")
+  Sys.setenv(CNNSPEC_EXAMPLE_QUICK = "1")
+  on.exit(Sys.setenv(CNNSPEC_EXAMPLE_QUICK = old), add = TRUE)
+  owd <- setwd(repo_root())
+  on.exit(setwd(owd), add = TRUE)
+  pdf(NULL)
+  on.exit(dev.off(), add = TRUE)
+  out <- capture.output(source(ex, local = new.env()))
+  expect_true(any(grepl("table6: OK: every printed value agrees", out, fixed = TRUE)))
+  expect_true(any(grepl("Test accuracy: 0.6100", out, fixed = TRUE)))
+  expect_true(any(grepl("exported ", out, fixed = TRUE)))
+  calls <- reticulate::py$calls
+  expect_equal(calls$train$data, "sample")
+  expect_identical(calls$train$limit, 500L)
+})
+
+test_that("a wrong CNNSPEC_PYTHON gives one line saying how to fix it", {
+  rscript <- file.path(R.home("bin"), "Rscript")
+  out <- suppressWarnings(system2(rscript, c("-e", shQuote("library(cnnspec); cnnspec_check('x.yaml')")),
+                                  stdout = TRUE, stderr = TRUE,
+                                  env = c(paste0("R_LIBS=", paste(.libPaths(), collapse = ":")),
+                                          "CNNSPEC_PYTHON=/nonexistent/bin/python")))
+  err <- grep("^Error", out, value = TRUE)
+  expect_length(err, 1)
+  expect_match(err, "CNNSPEC_PYTHON is /nonexistent/bin/python, which does not exist", fixed = TRUE)
+  expect_match(err, "Sys.setenv(CNNSPEC_PYTHON", fixed = TRUE)
+})
