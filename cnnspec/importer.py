@@ -470,6 +470,8 @@ class RImporter(_Builder):
             name = node[1]
             if name in self.env:
                 return self.env[name]
+            if name.startswith("activation_"):  # activation = activation_relu (the R function)
+                return name[len("activation_"):]
             return Opaque(f"'{name}' is not a literal defined in this file")
         if kind == "neg":
             v = self.eval(node[1])
@@ -740,7 +742,10 @@ class PyImporter(_Builder):
         if isinstance(node, ast.Call):
             return self.call(node)
         if isinstance(node, ast.Attribute):
-            return Opaque(f"'{_dotted(node) or node.attr}'")
+            dotted = _dotted(node) or node.attr
+            if re.fullmatch(r"(?:\w+\.)*(?:activations|nn)\.\w+", dotted):  # keras.activations.relu, tf.nn.relu
+                return node.attr
+            return Opaque(f"'{dotted}'")
         return Opaque(f"a {type(node).__name__} expression")
 
     def kwargs(self, node: ast.Call) -> dict[str, tuple[Any, int]]:

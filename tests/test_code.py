@@ -276,6 +276,23 @@ model = keras.Sequential(
     assert spec.rows[-1].layer.options()["kernel_regularizer"] == {"l2": 1e-4}
 
 
+def test_import_python_input_layer_and_activation_functions(tmp_path):
+    text = """
+import tensorflow as tf
+model = tf.keras.models.Sequential([
+    tf.keras.layers.InputLayer(input_shape=(28, 28, 1)),
+    tf.keras.layers.Conv2D(8, 3, activation=tf.nn.relu),
+    tf.keras.layers.Flatten(),
+    tf.keras.layers.Dense(10, activation=tf.keras.activations.softmax),
+])
+"""
+    spec = _imp(tmp_path, text, "il.py")
+    assert spec.input_shape == (28, 28, 1)
+    assert [r.layer.options().get("activation") for r in spec.rows] == ["relu", None, "softmax"]
+    r_text = "model <- keras_model_sequential(input_shape = 4) %>% layer_dense(3, activation = activation_relu)"
+    assert _imp(tmp_path, r_text, "a.R").rows[0].layer.options() == {"units": 3, "activation": "relu"}
+
+
 def test_import_python_functional(tmp_path):
     text = """
 from keras import layers, Model, Input
