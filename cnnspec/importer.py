@@ -137,6 +137,11 @@ class _Builder:
             if key == "name":
                 if not isinstance(value, str):
                     raise self.err(f"{label}: name must be a string, got {value!r}", aline)
+                if value == INPUT:
+                    raise self.err(f"{label}: the name '{INPUT}' is reserved for the model input", aline)
+                first = next((r for r in model.rows if r.name == value), None)
+                if first is not None:
+                    raise self.err(f"{label}: duplicate layer name '{value}' (first on line {first.line})", aline)
                 name = value
                 continue
             if key == "trainable":
@@ -631,6 +636,8 @@ class RImporter(_Builder):
         if target is None:
             raise self.err(f"{fn}() is not applied to a model: pipe it, e.g. model |> {fn}(...)", line)
         if isinstance(target, Model):
+            if cls.arity is None:
+                raise self.err(f"{fn} merges tensors: use the functional API, {fn}(list(a, b))", line)
             if target.functional:
                 raise self.err(f"{fn}: layers are piped into tensors in a functional model", line)
             self.add_row(target, cls, named, line, fn, None)
@@ -655,7 +662,9 @@ def _arith(op: str, a: Any, b: Any) -> Any:
         if op == "*":
             return a * b
         if op == "/":
-            return a / b if a % b else a // b if isinstance(a, int) and isinstance(b, int) else a / b
+            if b == 0:
+                return Opaque("a division by zero")
+            return a // b if isinstance(a, int) and isinstance(b, int) and a % b == 0 else a / b
         if op == "^":
             return a ** b
     if isinstance(a, (Model, Tensor)) or isinstance(b, (Model, Tensor)):

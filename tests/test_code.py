@@ -334,6 +334,11 @@ model = Model(inputs=inp, outputs=out)
     ("import keras\nmodel = keras.Sequential()\nfor u in (8, 4):\n    model.add(keras.layers.Dense(u))\n",
      "e.py", 3, "unsupported Python construct 'for'"),
     ("x <- 1\n", "e.R", None, "no Keras model found"),
+    ("m <- keras_model_sequential(input_shape = c(4)) |>\n  layer_dense(2, name = 'a') |>\n"
+     "  layer_dense(2, name = 'a')\n", "e.R", 3, "duplicate layer name 'a' (first on line 2)"),
+    ("m <- keras_model_sequential(input_shape = c(4)) |>\n  layer_add()\n", "e.R", 2, "use the functional API"),
+    ("m <- keras_model_sequential(input_shape = c(4)) |>\n  layer_dense(units = 1 / 0)\n", "e.R", 2,
+     "a division by zero"),
 ])
 def test_import_errors(text, file, line, words):
     with pytest.raises(SpecError) as ei:
