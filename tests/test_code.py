@@ -370,3 +370,23 @@ def test_cli_code_and_import(tmp_path):
     assert r.stderr.strip().count("\n") == 0 and f"{bad}:2:" in r.stderr
     r = _cli("code", "specs/cifar10_m.yaml", "--lang", "r")
     assert r.returncode == 2 and "choose one" in r.stderr
+
+
+@pytest.mark.skipif(not __import__("shutil").which("Rscript"), reason="R is not installed")
+def test_generated_r_code_parses_in_r(tmp_path):
+    """R keras is not needed to know the generated code is valid R: R's own parser reads it."""
+    files = []
+    for i, (path, variant) in enumerate(ALL):
+        f = tmp_path / f"m{i}.R"
+        f.write_text(generate(_load(path, variant), "r"))
+        files.append(f)
+    g = tmp_path / "graph.R"
+    g.write_text(generate(spec_of(tmp_path, GRAPH), "r"))
+    files.append(g)
+    snippet = tmp_path / "mnist_cnn.R"  # the hand-written test input is valid R too
+    snippet.write_text(MNIST_CNN_R)
+    files.append(snippet)
+    expr = "for (f in commandArgs(TRUE)) invisible(parse(file = f)); cat('parsed', length(commandArgs(TRUE)))"
+    r = subprocess.run(["Rscript", "-e", expr, *map(str, files)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert f"parsed {len(files)}" in r.stdout
