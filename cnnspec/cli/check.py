@@ -50,7 +50,7 @@ def check_cmd(
             if not quiet:
                 console.print(rich_table(rep))
             for m in rep.mismatches:
-                console.print(Text_err(m.message(rep.spec.file)))
+                console.print(_red(m.message(rep.spec.file)))
             verdict = ("[green]OK[/]: every printed value agrees" if rep.ok else
                        f"[bold red]{len(rep.mismatches)} mismatch(es)[/]")
             if any(r.row.expect for r in rep.rows) or rep.spec.expect:
@@ -67,10 +67,10 @@ def check_cmd(
     return code
 
 
-def Text_err(msg: str):
+def _red(msg: str):
     from rich.text import Text
 
-    return Text(msg, style="red")
+    return Text(msg, style="red")  # a Text, so brackets in messages are never read as markup
 
 
 class Fmt(str, Enum):
