@@ -12,9 +12,7 @@ import click
 
 from ..errors import CnnspecError
 from .app import app, err_console
-from . import check as _check  # noqa: F401  (registers check, summary)
-
-_COMMAND_MODULES = ("train", "deploy", "code")
+_COMMAND_MODULES = ("check", "train", "deploy", "code")  # check registers check, summary
 
 
 def _register_optional() -> None:
