@@ -23,7 +23,7 @@ import io
 import json
 import logging
 import os
-import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -250,7 +250,8 @@ def keras_to_onnx(model, onnx_path: str | Path, meta: dict, *, opset: int | None
         raise ModelFileError("output directory does not exist", file=str(onnx_path))
     sink = io.StringIO()
     try:
-        with contextlib.redirect_stdout(sink):
+        with contextlib.redirect_stdout(sink), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             inference.export(str(onnx_path), format="onnx", verbose=False, opset_version=opset)
     except CnnspecError:
         raise

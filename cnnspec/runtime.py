@@ -285,7 +285,7 @@ class OnnxModel:
     def as_batch(self, x) -> np.ndarray:
         """Validate raw pixels; returns a float32 (N, *input_shape) array (unscaled)."""
         arr = np.asarray(x)
-        if arr.dtype == object or arr.dtype.kind not in "biuf":
+        if arr.dtype == object or arr.dtype.kind not in "iuf":
             raise InputError(f"inputs must be numbers (got dtype {arr.dtype})")
         shape = self.input_shape
         if arr.ndim == len(shape) and tuple(arr.shape) == shape:
