@@ -148,27 +148,29 @@ def bench(
     threads: Optional[int] = typer.Option(None, "--threads", help="onnxruntime intra-op threads (default: all cores)"),
     batch: int = typer.Option(256, "--batch", min=1, help="Batch size for the throughput measurement"),
     runs: int = typer.Option(300, "--runs", min=10, help="Batch-1 calls timed for latency"),
+    rounds: int = typer.Option(3, "--rounds", min=1, help="With --keras: alternating rounds, best round per engine"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """Batch-1 latency (p50/p95) and batch-256 throughput of onnxruntime, optionally vs Keras."""
-    from ..bench import bench_keras, bench_onnx, ratios
+    from ..bench import bench_onnx, compare
     from ..runtime import OnnxModel
 
     if model.suffix != ".onnx":
         raise CnnspecError("bench takes an .onnx model (use --keras for the Keras side)", file=str(model))
     m = OnnxModel(model, device=device, threads=threads, on_notice=_notice)
-    rows = [bench_onnx(m, batch=batch, latency_runs=runs)]
-    out: dict = {"model": str(model), "onnxruntime": rows[0]}
-    if keras_model is not None:
+    out: dict = {"model": str(model)}
+    if keras_model is None:
+        rows = [bench_onnx(m, batch=batch, latency_runs=runs)]
+        out["onnxruntime"] = rows[0]
+    else:
         from ..export import load_keras
 
         km, meta, _ = load_keras(keras_model)
         if list(meta["input_shape"]) != list(m.input_shape):
             raise CnnspecError(f"--keras model input {meta['input_shape']} differs from the ONNX model's "
                                f"{list(m.input_shape)}")
-        rows.append(bench_keras(km, meta, batch=batch, latency_runs=runs))
-        out["keras"] = rows[1]
-        out["ratios"] = ratios(rows[0], rows[1])
+        out.update(compare(m, km, meta, rounds=rounds, batch=batch, latency_runs=runs))
+        rows = [out["onnxruntime"], out["keras"]]
     if as_json:
         emit_json(out)
         return
