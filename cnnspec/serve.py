@@ -18,7 +18,8 @@ Endpoints (all answers are JSON; errors are ``{"error": "<one line>"}`` with a 4
 Status codes: 400 malformed JSON / not an image / empty body, 413 body larger than
 ``max_body``, 415 unsupported content type, 422 wrong shape or dtype.
 """
-from __future__ import annotations
+# No `from __future__ import annotations`: FastAPI must resolve the endpoint annotations
+# (Request is imported inside create_app).
 
 import json
 from typing import Any
