@@ -354,6 +354,8 @@ def parity_inputs(meta: dict, *, data: str | None = None, limit: int = 512,
                                "install") from None
         ds = load_dataset(data, limit=limit)
         x = np.asarray(ds.x_test)[:limit]
+        if x.ndim == len(shape) and shape[-1] == 1:
+            x = x[..., None]  # (N, H, W) for a one-channel model
         if tuple(x.shape[1:]) != shape:
             raise CnnspecError(f"--data {data}: test images have shape {list(x.shape[1:])}, the model "
                                f"expects {list(shape)}")
