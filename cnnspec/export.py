@@ -63,14 +63,21 @@ def _quiet_tf() -> None:
     if "keras" not in sys.modules or "tf2onnx" not in sys.modules:
         from .runtime import _captured_fds
 
+        missing = None
         with _captured_fds(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            import keras  # noqa: F401
-            import tensorflow  # noqa: F401
+            try:
+                import keras  # noqa: F401
+                import tensorflow  # noqa: F401
+            except ImportError as exc:
+                missing = exc.name or "tensorflow"
             try:
                 import tf2onnx  # noqa: F401
             except ImportError:
                 pass
+        if missing:
+            raise CnnspecError(f"Keras models need TensorFlow/Keras ({missing} is not installed): "
+                               "pip install 'cnnspec[train]', or use an exported .onnx model")
     for name in ("tf2onnx", "tensorflow", "absl"):
         logging.getLogger(name).setLevel(logging.ERROR)
 

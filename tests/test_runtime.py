@@ -61,6 +61,13 @@ def test_cli_predict_onnx_without_tensorflow(art):
     assert "probability" in res.stdout and art.images[0].name in res.stdout
 
 
+def test_keras_model_without_tensorflow_is_one_line(art):
+    res = run_without_tf(f"from cnnspec.cli import main; main(['predict', {str(art.run)!r}, {str(art.images[0])!r}])")
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cnnspec[train]" in lines[0], res.stderr
+
+
 def test_predict_matches_keras(art, model):
     probs = model.predict(art.x_test, batch_size=64)
     ref = np.asarray(art.model(art.x_test.astype("float32") * np.float32(art.meta["scale"]), training=False))
