@@ -30,7 +30,11 @@ _register_optional()
 
 
 def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+    """One line, with rich markup escaped (a message like "pip install 'cnnspec[train]'" must
+    print verbatim)."""
+    from rich.markup import escape
+
+    return escape(" ".join(str(text).split()))
 
 
 def main(argv: list[str] | None = None) -> None:
