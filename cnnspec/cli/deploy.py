@@ -19,7 +19,9 @@ DEVICE_HELP = "auto (TensorRT/CUDA if they really start, else CPU with a one-lin
 
 
 def _warn(line: str) -> None:
-    err_console.print(f"[yellow]warning:[/] {line}", markup=True)
+    from rich.markup import escape
+
+    err_console.print(f"[yellow]warning:[/] {escape(line)}", markup=True)
 
 
 def _notice(line: str) -> None:
