@@ -205,7 +205,8 @@ def serve(
 
     if model.suffix != ".onnx":
         raise CnnspecError("serve takes an .onnx model (run `cnnspec export` first)", file=str(model))
-    m = OnnxModel(model, device=device, threads=threads, on_notice=_notice)
+    # Requests run concurrently on uvicorn's thread pool: no spin-waiting worker threads.
+    m = OnnxModel(model, device=device, threads=threads, spinning=False, on_notice=_notice)
     if m.warning:
         _warn(m.warning)
     err_console.print(f"serving {model.name} on http://{host}:{port} ({m.device}); Ctrl-C to stop", markup=False)
