@@ -83,6 +83,7 @@ def create_app(model: OnnxModel, max_body: int = DEFAULT_MAX_BODY):
     @app.get("/metadata")
     async def metadata() -> dict:
         info = model.info()
+        info["path"] = model.path.name  # not the server's directory layout
         info["max_body"] = max_body
         return info
 
