@@ -405,12 +405,11 @@ def export_model(path: str | Path, output: str | Path, *, opset: int | None = No
     warning = meta.pop("warning", None)
     meta.pop("sidecar", None)
     rep = keras_to_onnx(model, output, meta, opset=opset)
-    inference = rep.pop("inference_model")
+    rep.pop("inference_model")
     x, source = parity_inputs(rep["metadata"], data=data, limit=limit)
     # Compare against the model as trained (with its training-only layers, in inference mode).
     par = check_parity(model, output, x, rep["metadata"])
     par["source"] = source
     rep.update({"keras": str(keras_path), "parity": par, "warning": warning,
                 "size_bytes": Path(output).stat().st_size})
-    del inference
     return rep
