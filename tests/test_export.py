@@ -212,3 +212,15 @@ def test_predict_keras_and_onnx_agree(art, capsys):
         assert len(kp["top"]) == 2
         assert kp["top"][0]["class"] == op["top"][0]["class"]
         assert kp["top"][0]["probability"] == pytest.approx(op["top"][0]["probability"], abs=1e-5)
+
+
+def test_cli_bench_against_keras(art, capsys):
+    code, out, err = _run_cli(["bench", str(art.onnx), "--keras", str(art.run), "--runs", "10", "--rounds", "1",
+                               "--batch", "16", "--json"], capsys)
+    assert code == 0, err
+    rep = json.loads(out)
+    assert set(rep["ratios"]) == {"latency_p50_ratio", "latency_p95_ratio", "throughput_ratio"}
+    assert rep["keras"]["engine"].startswith("keras") and rep["onnxruntime"]["rounds"] == 1
+    code, out, err = _run_cli(["bench", str(art.onnx), "--keras", str(art.run), "--runs", "10", "--rounds", "1",
+                               "--batch", "16"], capsys)
+    assert code == 0 and "ORT / Keras" in out

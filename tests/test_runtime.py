@@ -305,3 +305,13 @@ def test_onnx_without_cnnspec_metadata(art, tmp_path):
     assert om.warning and "no cnnspec metadata" in om.warning
     assert om.class_names == [str(i) for i in range(len(art.meta["class_names"]))]
     assert om.scale == 1.0
+
+
+def test_cli_bench_onnx_only_without_tensorflow(art):
+    res = run_without_tf(f"from cnnspec.cli import main; main(['bench', {str(art.onnx)!r}, '--runs', '10', "
+                         f"'--batch', '16', '--json'])")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    o = out["onnxruntime"]
+    assert o["latency_ms_p50"] > 0 and o["latency_ms_p95"] >= o["latency_ms_p50"]
+    assert o["throughput_ips"] > 0 and o["throughput_batch"] == 16 and "keras" not in out
