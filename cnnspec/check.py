@@ -117,16 +117,30 @@ def _normalize_expected(exp: Shape, computed: Shape, from_text: bool) -> Shape:
 
 def _shape_hint(res: RowResult, exp: Shape, results: list[RowResult], i: int) -> str:
     layer = res.row.layer
+    causes = []
     if layer.arity == 1:
-        for alt in layer.shape_alternatives(res.input_shapes[0]):
-            if tuple(alt.value) == exp:
-                return alt.cause
+        causes = [alt.cause for alt in layer.shape_alternatives(res.input_shapes[0]) if tuple(alt.value) == exp]
+    neighbour = ""
     for j in (i + 1, i - 1, i + 2, i - 2):
         if 0 <= j < len(results) and results[j].output == exp:
             other = results[j].row
-            return (f"{format_shape(exp)} is the output of row '{other.name}' ({other.type}, line {other.line}): "
-                    "the table seems to print a neighbouring row's shape here (a misprint, or rows in a "
-                    "different order)")
+            neighbour = (f"{format_shape(exp)} is the output of row '{other.name}' ({other.type}, line "
+                         f"{other.line}): the table prints a neighbouring row's shape here")
+            break
+    # When the next printed shape agrees with what this row computes, the network is as computed and the
+    # printed value is a misprint, whatever option change could also produce it.
+    nxt = results[i + 1] if i + 1 < len(results) else None
+    downstream_agrees = (nxt is not None and nxt.row.expect is not None and nxt.row.expect.output is not None
+                         and _normalize_expected(nxt.row.expect.output, nxt.output,
+                                                 nxt.row.expect.output_printed) == nxt.output)
+    if downstream_agrees:
+        first = neighbour or "the printed shape is a misprint"
+        return first + (f"; the next printed row, '{nxt.row.name}', agrees with the computed "
+                        f"{format_shape(res.output)}, so the network is as computed")
+    if causes:
+        return " or ".join(causes) + (f"; or {neighbour}" if neighbour else "")
+    if neighbour:
+        return neighbour
     if res.input_shapes and exp == res.input_shapes[0]:
         return "the expected shape equals this layer's input: was padding 'same' meant?"
     return ""

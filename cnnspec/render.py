@@ -95,18 +95,17 @@ def markdown(report: Report) -> str:
 
 
 def _tex(s: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("&", r"\&"), ("%", r"\%"), ("#", r"\#"),
-                 ("$", r"\$"), ("{", r"\{"), ("}", r"\}")):
-        if a == "{" or a == "}":
-            continue
-        s = s.replace(a, b)
+    """Escape LaTeX's special characters in a label."""
+    s = s.replace("\\", r"\textbackslash{}")
+    for ch in "_&%#$":
+        s = s.replace(ch, "\\" + ch)
     return s
 
 
 def latex(report: Report) -> str:
     spec = report.spec
     out = [r"\begin{table}[ht]", r"\centering",
-           f"\\caption{{{_tex(spec.description or spec.label)}}}", r"\begin{tabular}{llr}", r"\toprule",
+           f"\\caption{{{_tex(spec.description or spec.source or spec.label)}}}", r"\begin{tabular}{llr}", r"\toprule",
            r"Layer (type) & Output Shape & Param \# \\", r"\midrule"]
     for r in report.rows:
         out.append(f"{_tex(_layer_label(r))} & {format_shape(r.output)} & {r.count.total:,} \\\\")

@@ -84,26 +84,28 @@ def product(dims: Sequence[Dim]) -> Dim:
 
 
 def broadcast(shapes: Sequence[Shape], layer: str) -> Shape:
-    """The element-wise merge rule (Add, Multiply, Average): equal sizes, 1 broadcasts, None passes."""
-    rank = len(shapes[0])
+    """The element-wise merge rule (Add, Multiply, Average), Keras's
+    ``Merge._compute_elemwise_op_output_shape`` folded over the inputs: shapes align on the right
+    (a lower-rank input gets leading axes), a None on either side gives None, 1 broadcasts, other
+    sizes must be equal."""
+    out: Shape = tuple(shapes[0])
     for s in shapes[1:]:
-        if len(s) != rank:
-            raise ShapeError(f"{layer} inputs have incompatible shapes "
-                             f"{format_shape(shapes[0])} and {format_shape(s)} (different ranks)", "inputs")
-    out: list[Dim] = []
-    for i in range(rank):
-        dims = [s[i] for s in shapes]
-        known = {d for d in dims if d is not None and d != 1}
-        if len(known) > 1:
-            raise ShapeError(f"{layer} inputs have incompatible shapes: "
-                             + " vs ".join(format_shape(s) for s in shapes), "inputs")
-        if known:
-            out.append(known.pop())
-        elif any(d is None for d in dims):
-            out.append(None)
-        else:
-            out.append(1)
-    return tuple(out)
+        a, b = (out, tuple(s)) if len(out) >= len(s) else (tuple(s), out)
+        if not b:
+            continue
+        merged: list[Dim] = list(a[: len(a) - len(b)])
+        for i, j in zip(a[len(a) - len(b):], b):
+            if i is None or j is None:
+                merged.append(None)
+            elif i == 1:
+                merged.append(j)
+            elif j == 1 or i == j:
+                merged.append(i)
+            else:
+                raise ShapeError(f"{layer}: Inputs have incompatible shapes. Received shapes "
+                                 f"{format_shape(a, batch=False)} and {format_shape(b, batch=False)}", "inputs")
+        out = tuple(merged)
+    return out
 
 
 def format_shape(shape: Sequence[Dim], batch: bool = True) -> str:

@@ -331,7 +331,8 @@ class _Expander:
         self.rows.append(Row(layer, name, list(inputs), line, key_lines, expect, origin.strip()))
 
     def _validation_error(self, exc: ValidationError, cls: type[Layer], item: LineDict) -> SpecError:
-        e = exc.errors()[0]
+        # A misspelt option also makes a required one "missing": report the misspelling.
+        e = sorted(exc.errors(), key=lambda x: x["type"] != "extra_forbidden")[0]
         loc = [str(x) for x in e["loc"]]
         fld = loc[0] if loc else None
         line = item.line_of(fld) if fld else item.line
@@ -405,7 +406,8 @@ def load_specs(path: str | Path) -> list[Spec]:
         path, selected = path.rsplit("#", 1)
     doc = load(path)
     if not isinstance(doc, LineDict):
-        raise SpecError("a spec is a mapping with `input` and `layers` at the top level", file=path, line=1)
+        raise SpecError("a spec is a mapping with `input` and `layers` at the top level", file=path,
+                        line=getattr(doc, "line", 1))
     for key in doc:
         if key not in TOP_KEYS:
             raise SpecError(f"unknown top-level key '{key}'{suggest(str(key), TOP_KEYS)}; allowed: "

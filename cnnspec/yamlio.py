@@ -74,6 +74,14 @@ def load(path: str | Path, text: str | None = None) -> Any:
     if text is None:
         text = read_text(path)
     if file.endswith(".json"):
+        import json
+
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SpecError(f"malformed JSON: {exc.msg} (column {exc.colno})", file=file, line=exc.lineno) from None
+        except RecursionError:
+            raise SpecError("malformed JSON: nesting too deep", file=file) from None
         text = text.replace("\t", " ")  # JSON allows tabs as whitespace, YAML's flow style does not
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)

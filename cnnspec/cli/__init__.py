@@ -12,9 +12,7 @@ import click
 
 from ..errors import CnnspecError
 from .app import app, err_console
-from . import check as _check  # noqa: F401  (registers check, summary)
-
-_COMMAND_MODULES = ("train", "deploy", "code")
+_COMMAND_MODULES = ("check", "train", "deploy", "code")  # check registers check, summary
 
 
 def _register_optional() -> None:
@@ -32,7 +30,11 @@ _register_optional()
 
 
 def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+    """One line, with rich markup escaped (a message like "pip install 'cnnspec[train]'" must
+    print verbatim)."""
+    from rich.markup import escape
+
+    return escape(" ".join(str(text).split()))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -50,7 +50,7 @@ def check_cmd(
             if not quiet:
                 console.print(rich_table(rep))
             for m in rep.mismatches:
-                console.print(Text_err(m.message(rep.spec.file)))
+                console.print(_red(m.message(rep.spec.file)))
             verdict = ("[green]OK[/]: every printed value agrees" if rep.ok else
                        f"[bold red]{len(rep.mismatches)} mismatch(es)[/]")
             if any(r.row.expect for r in rep.rows) or rep.spec.expect:
@@ -67,10 +67,10 @@ def check_cmd(
     return code
 
 
-def Text_err(msg: str):
+def _red(msg: str):
     from rich.text import Text
 
-    return Text(msg, style="red")
+    return Text(msg, style="red")  # a Text, so brackets in messages are never read as markup
 
 
 class Fmt(str, Enum):
@@ -99,4 +99,28 @@ def summary_cmd(
             console.out(markdown(rep), end="")
         else:
             console.out(latex(rep), end="")
+    return 0
+
+
+@app.command("layers")
+def layers_cmd(json_out: bool = typer.Option(False, "--json", help="Machine-readable list.")) -> int:
+    """List every layer type, its R keras name and its options with Keras's defaults."""
+    from rich.table import Table
+
+    from ..layers import LAYER_CLASSES
+
+    rows = []
+    for cls in LAYER_CLASSES:
+        opts = {f: ("required" if info.is_required() else info.default)
+                for f, info in cls.model_fields.items() if f not in cls.META}
+        rows.append({"type": cls.keras_class, "r_name": cls.r_name, "options": opts,
+                     "doc": (cls.__doc__ or "").strip().split("\n")[0]})
+    if json_out:
+        emit_json(rows)
+        return 0
+    t = Table("type", "R keras", "options (default)")
+    for r in rows:
+        t.add_row(r["type"], r["r_name"], ", ".join(f"{k}={v!r}" if v != "required" else f"{k} (required)"
+                                                  for k, v in r["options"].items()))
+    console.print(t)
     return 0

@@ -3,17 +3,25 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import model_validator
+from pydantic import ValidationInfo, field_validator, model_validator
 
 from ..shapes import Shape, ShapeError, as_tuple, conv_output_length, deconv_output_length
 from .base import (Alternative, Count, KerasObject, Layer, Padding, PaddingCausal, Size,
                    SizeOrTuple, formula, weights)
 
 
+def _join_axes(parts: list[str]) -> str:
+    """One formula when every spatial axis has the same one."""
+    return parts[0] + (" on each axis" if len(parts) > 1 else "") if len(set(parts)) == 1 else "; ".join(parts)
+
+
 class _Conv(Layer):
     """Shared by the convolutions: the options and rules of Keras's ``BaseConv``."""
 
     rank: ClassVar[int] = 2  #: number of spatial axes
+    #: Keras's BaseConv and BaseConvTranspose refuse strides > 1 with dilation_rate > 1; its
+    #: BaseDepthwiseConv and BaseSeparableConv do not (they compute the usual formula).
+    refuses_strides_with_dilation: ClassVar[bool] = True
 
     kernel_size: SizeOrTuple
     strides: SizeOrTuple = 1
@@ -42,12 +50,22 @@ class _Conv(Layer):
 
     @model_validator(mode="after")
     def _keras_constraints(self):
-        s, d = self._s(), self._d()
-        self._k()
+        self._k(), self._s(), self._d()
+        return self
+
+    @field_validator("dilation_rate")
+    @classmethod
+    def _strides_with_dilation(cls, v, info: ValidationInfo):
+        # a field validator (strides is validated before dilation_rate), so the error names the field
+        strides = info.data.get("strides")
+        if strides is None or not cls.refuses_strides_with_dilation:
+            return v
+        s = as_tuple(strides, cls.rank, "strides")
+        d = as_tuple(v, cls.rank, "dilation_rate")
         if max(s) > 1 and max(d) > 1:
             raise ValueError("`strides > 1` not supported in conjunction with `dilation_rate > 1` "
-                             f"(strides={self.strides}, dilation_rate={self.dilation_rate})")
-        return self
+                             f"(strides={strides}, dilation_rate={v})")
+        return v
 
     def _spatial(self, shape: Shape, padding: str | None = None, strides=None) -> tuple:
         padding = padding or self.padding
@@ -79,7 +97,7 @@ class _Conv(Layer):
                 parts.append(f"floor(({n} - {kk} - 1)/{st}) + 1 = {conv_output_length(n, k, st, 'valid', d)}")
             else:
                 parts.append(f"floor(({n} - 1)/{st}) + 1 = {conv_output_length(n, k, st, 'same', d)}")
-        return f"padding '{self.padding}': " + "; ".join(parts)
+        return f"padding '{self.padding}': " + _join_axes(parts)
 
     def shape_alternatives(self, shape: Shape) -> list[Alternative]:
         alts = []
@@ -167,15 +185,17 @@ class Conv2DTranspose(_Conv):
     filters: Size
     output_padding: SizeOrTuple | Literal[0] | None = None
 
-    @model_validator(mode="after")
-    def _check_output_padding(self):
-        if self.output_padding is not None:
-            op = as_tuple(self.output_padding, 2, "output_padding")
-            for p, s in zip(op, self._s()):
+    @field_validator("output_padding")
+    @classmethod
+    def _check_output_padding(cls, v, info: ValidationInfo):
+        strides = info.data.get("strides")
+        if v is not None and strides is not None:
+            op = as_tuple(v, 2, "output_padding")
+            for p, s in zip(op, as_tuple(strides, 2, "strides")):
                 if p >= s:
-                    raise ValueError(f"output_padding {self.output_padding} must be smaller than strides "
-                                     f"{self.strides}")
-        return self
+                    raise ValueError(f"`output_padding` must be strictly less than `strides` for all "
+                                     f"dimensions. Received: output_padding={v}, strides={strides}")
+        return v
 
     def _spatial(self, shape: Shape, padding=None, strides=None) -> tuple:
         padding = padding or self.padding
@@ -202,6 +222,7 @@ class SeparableConv2D(_Conv):
     r_name = "layer_separable_conv_2d"
     input_rank = 3
     rank = 2
+    refuses_strides_with_dilation = False
     filters: Size
     depth_multiplier: Size = 1
     depthwise_initializer: KerasObject = None
@@ -230,6 +251,7 @@ class DepthwiseConv2D(_Conv):
     r_name = "layer_depthwise_conv_2d"
     input_rank = 3
     rank = 2
+    refuses_strides_with_dilation = False
     depth_multiplier: Size = 1
     depthwise_initializer: KerasObject = None
     depthwise_regularizer: KerasObject = None

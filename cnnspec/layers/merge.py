@@ -61,5 +61,5 @@ class Concatenate(Layer):
                 raise ShapeError("A `Concatenate` layer requires inputs with matching shapes except for the "
                                  f"concatenation axis. Received: " + ", ".join(format_shape(s) for s in shapes),
                                  "inputs")
-            out.append(known.pop() if known else None)
+            out.append(dims[0])  # Keras's compute_output_shape: the other axes are the first input's
         return tuple(out)

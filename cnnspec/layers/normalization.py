@@ -77,5 +77,8 @@ class LayerNormalization(Layer):
         size = 1
         for a in axes:
             size *= _axis_size(shape, a, "LayerNormalization")
-        learned = int(self.center and not self.rms_scaling) + int(self.scale)
-        return Count(learned * size, 0, f"{learned}*{size} (gamma, beta) = {learned * size}")
+        # Keras: gamma when scale or rms_scaling, beta when center and not rms_scaling
+        names = [n for n, on in (("gamma", self.scale or self.rms_scaling),
+                                 ("beta", self.center and not self.rms_scaling)) if on]
+        learned = len(names)
+        return Count(learned * size, 0, f"{learned}*{size} ({', '.join(names) or 'none'}) = {learned * size}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 from ..shapes import Shape, ShapeError, as_tuple, pool_output_length
+from .conv import _join_axes
 from .base import Alternative, Count, Layer, Padding, SizeOrTuple
 
 
@@ -45,12 +46,12 @@ class _Pool(Layer):
             else:
                 parts.append(f"floor(({n} - 1)/{s}) + 1 = {pool_output_length(n, p, s, 'same')}")
         return f"padding '{self.padding}', strides {self.strides if self.strides is not None else 'pool_size'}: " \
-            + "; ".join(parts)
+            + _join_axes(parts)
 
     def param_alternatives(self, shape: Shape) -> list[Alternative]:
         c = shape[-1] or 0
-        return [Alternative(2 * c, "LeNet-5's trainable sub-sampling (one coefficient and one bias per "
-                                   "channel) is not a Keras pooling layer: Keras pooling has no weights")]
+        return [Alternative(2 * c, f"a trainable sub-sampling counted (one coefficient and one bias per channel: "
+                                   f"2*{c}, as in LeNet-5); Keras pooling layers have no weights")]
 
     def shape_alternatives(self, shape: Shape) -> list[Alternative]:
         alts = []
@@ -87,6 +88,7 @@ class AveragePooling1D(_Pool):
     r_name = "layer_average_pooling_1d"
     input_rank = 2
     rank = 1
+    pool_size: SizeOrTuple  # required: Keras's AveragePooling has no default pool_size
 
 
 class AveragePooling2D(_Pool):
@@ -94,6 +96,7 @@ class AveragePooling2D(_Pool):
     keras_class = "AveragePooling2D"
     r_name = "layer_average_pooling_2d"
     input_rank = 3
+    pool_size: SizeOrTuple  # required: Keras's AveragePooling has no default pool_size
 
 
 class _GlobalPool(Layer):

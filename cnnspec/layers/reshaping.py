@@ -66,7 +66,7 @@ class ZeroPadding2D(_Pad):
 
 class _Crop(Layer):
     rank: ClassVar[int] = 2
-    cropping: PairSpec = 1
+    cropping: PairSpec = 0  # Keras: Cropping2D ((0, 0), (0, 0)); Cropping1D overrides with (1, 1)
     data_format: Literal["channels_last"] | None = None
 
     def output_shape(self, shape: Shape) -> Shape:
@@ -85,6 +85,7 @@ class Cropping1D(_Crop):
     r_name = "layer_cropping_1d"
     input_rank = 2
     rank = 1
+    cropping: PairSpec = 1
 
 
 class Cropping2D(_Crop):

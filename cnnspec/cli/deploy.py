@@ -1,0 +1,213 @@
+"""Deployment commands: export, predict, bench, serve.
+
+Kept light: TensorFlow/Keras are imported only by ``export``, by ``predict`` on a
+``.keras``/run directory and by ``bench --keras``; ``predict model.onnx`` and ``serve``
+need only the ``runtime`` extra.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from ..errors import CnnspecError
+from .app import app, console, emit_json, err_console
+
+DEVICE_HELP = "auto (TensorRT/CUDA if they really start, else CPU with a one-line notice), cpu, cuda, tensorrt"
+
+
+def _warn(line: str) -> None:
+    from rich.markup import escape
+
+    err_console.print(f"[yellow]warning:[/] {escape(line)}", markup=True)
+
+
+def _notice(line: str) -> None:
+    err_console.print(line, markup=False)
+
+
+@app.command()
+def export(
+    model: Path = typer.Argument(..., help="Run directory (model.keras + model.cnnspec.json) or a .keras file"),
+    output: Path = typer.Option(..., "-o", "--output", help="Where to write the .onnx file"),
+    opset: Optional[int] = typer.Option(None, "--opset", help="ONNX opset (default: tf2onnx's, 15)"),
+    data: Optional[str] = typer.Option(None, "--data", help="Dataset whose test split is used for the parity check "
+                                                            "(default: deterministic random inputs)"),
+    limit: int = typer.Option(512, "--limit", help="Number of parity inputs"),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
+) -> None:
+    """Export a trained Keras model to ONNX, embed its metadata and check parity."""
+    from ..export import ParityError, export_model
+
+    if output.suffix != ".onnx":
+        raise CnnspecError("output file must end in .onnx", file=str(output))
+    if opset is not None and not 9 <= opset <= 18:
+        raise CnnspecError(f"--opset {opset} is outside the range tf2onnx supports here (9..18)")
+    rep = export_model(model, output, opset=opset, data=data, limit=limit)
+    if rep.get("warning"):
+        _warn(rep["warning"])
+    par = rep["parity"]
+    if as_json:
+        emit_json(rep)
+    else:
+        md = rep["metadata"]
+        console.print(f"exported {rep['keras']} -> {rep['onnx']} "
+                      f"({rep['size_bytes'] / 1024:.1f} KiB, opset {md['opset']}, "
+                      f"input '{md['input_name']}' [batch, {', '.join(map(str, md['input_shape']))}], "
+                      f"output '{md['output_name']}' [batch, {len(md['class_names'])}])", markup=False)
+        if rep["dropped_layers"]:
+            console.print(f"removed training-only layers: {', '.join(rep['dropped_layers'])}")
+        t = Table(title=f"parity on {par['source']}")
+        t.add_column("check")
+        t.add_column("value", justify="right")
+        t.add_column("required", justify="right")
+        t.add_column("ok")
+        diff_ok = par["max_abs_diff"] <= par["atol"]
+        agree_ok = par["argmax_agreement"] == 1.0
+        t.add_row("max |keras - onnx|", f"{par['max_abs_diff']:.2e}", f"<= {par['atol']:.0e}",
+                  "[green]yes[/]" if diff_ok else "[red]NO[/]")
+        t.add_row("argmax agreement", f"{par['argmax_agreement'] * 100:.2f}%", "100%",
+                  "[green]yes[/]" if agree_ok else "[red]NO[/]")
+        console.print(t)
+    if not par["ok"]:
+        raise ParityError(f"parity check failed: max abs diff {par['max_abs_diff']:.3g} "
+                          f"(limit {par['atol']:.0e}), argmax agreement {par['argmax_agreement'] * 100:.2f}%",
+                          file=str(output))
+
+
+def _predict_keras(model_path: Path, images: List[Path]):
+    """Probabilities from a RUN_DIR / .keras model (Keras imported lazily)."""
+    import numpy as np
+
+    from ..export import load_keras
+    from ..runtime import preprocess_image
+
+    model, meta, _ = load_keras(model_path)
+    if meta.get("warning"):
+        _warn(meta["warning"])
+    x = np.stack([preprocess_image(p, meta["input_shape"]) for p in images])
+    x = x * np.float32(meta["scale"]) + np.float32(meta["offset"])
+    probs = np.asarray(model(x, training=False))
+    return probs, meta["class_names"], {"engine": "keras", "device": "tensorflow"}
+
+
+@app.command()
+def predict(
+    model: Path = typer.Argument(..., help="model.onnx, a .keras file or a run directory"),
+    images: List[Path] = typer.Argument(..., help="Image files (PNG, JPEG, ...; any size, RGB or gray)"),
+    top: int = typer.Option(3, "--top", "-k", min=1, help="How many classes to show per image"),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    threads: Optional[int] = typer.Option(None, "--threads", help="onnxruntime intra-op threads"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+) -> None:
+    """Classify images with an exported .onnx model (no TensorFlow) or a Keras model."""
+    import numpy as np
+
+    from ..runtime import preprocess_image
+
+    if model.suffix == ".onnx":
+        from ..runtime import OnnxModel
+
+        m = OnnxModel(model, device=device, threads=threads, on_notice=_notice)
+        if m.warning:
+            _warn(m.warning)
+        probs = m.predict(np.stack([preprocess_image(p, m.input_shape) for p in images]))
+        names, run = m.class_names, {"engine": "onnxruntime", "device": m.device}
+    elif model.is_dir() or model.suffix == ".keras":
+        probs, names, run = _predict_keras(model, images)
+    else:
+        from ..errors import ModelFileError
+
+        raise ModelFileError("expected a .onnx file, a .keras file or a run directory", file=str(model))
+    k = min(top, probs.shape[-1])
+    results = []
+    for path, row in zip(images, probs):
+        idx = np.argsort(-row, kind="stable")[:k]
+        results.append({"image": str(path),
+                        "top": [{"class": names[i], "probability": float(row[i])} for i in idx]})
+    if as_json:
+        emit_json({"model": str(model), **run, "predictions": results})
+        return
+    t = Table(title=f"{model.name} ({run['engine']}, {run['device']})")
+    t.add_column("image")
+    t.add_column("rank", justify="right")
+    t.add_column("class")
+    t.add_column("probability", justify="right")
+    for res in results:
+        for rank, item in enumerate(res["top"], 1):
+            t.add_row(res["image"] if rank == 1 else "", str(rank), item["class"], f"{item['probability']:.4f}")
+        t.add_section()
+    console.print(t)
+
+
+@app.command()
+def bench(
+    model: Path = typer.Argument(..., help="model.onnx"),
+    keras_model: Optional[Path] = typer.Option(None, "--keras", help="Compare with this .keras / run directory"),
+    device: str = typer.Option("cpu", "--device", help=DEVICE_HELP),
+    threads: Optional[int] = typer.Option(None, "--threads", help="onnxruntime intra-op threads (default: all cores)"),
+    batch: int = typer.Option(256, "--batch", min=1, help="Batch size for the throughput measurement"),
+    runs: int = typer.Option(300, "--runs", min=10, help="Batch-1 calls timed for latency"),
+    rounds: int = typer.Option(3, "--rounds", min=1, help="With --keras: alternating rounds, best round per engine"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+) -> None:
+    """Batch-1 latency (p50/p95) and batch-256 throughput of onnxruntime, optionally vs Keras."""
+    from ..bench import bench_onnx, compare
+    from ..runtime import OnnxModel
+
+    if model.suffix != ".onnx":
+        raise CnnspecError("bench takes an .onnx model (use --keras for the Keras side)", file=str(model))
+    m = OnnxModel(model, device=device, threads=threads, on_notice=_notice)
+    out: dict = {"model": str(model)}
+    if keras_model is None:
+        rows = [bench_onnx(m, batch=batch, latency_runs=runs)]
+        out["onnxruntime"] = rows[0]
+    else:
+        from ..export import load_keras
+
+        km, meta, _ = load_keras(keras_model)
+        if list(meta["input_shape"]) != list(m.input_shape):
+            raise CnnspecError(f"--keras model input {meta['input_shape']} differs from the ONNX model's "
+                               f"{list(m.input_shape)}")
+        out.update(compare(m, km, meta, rounds=rounds, batch=batch, latency_runs=runs))
+        rows = [out["onnxruntime"], out["keras"]]
+    if as_json:
+        emit_json(out)
+        return
+    t = Table(title=f"{model.name}: batch-1 latency and batch-{batch} throughput")
+    for col in ("engine", "p50 ms", "p95 ms", "images/s"):
+        t.add_column(col, justify="left" if col == "engine" else "right")
+    for r in rows:
+        name = r["engine"] + (f" ({r['device']})" if "device" in r else "")
+        t.add_row(name, f"{r['latency_ms_p50']:.3f}", f"{r['latency_ms_p95']:.3f}", f"{r['throughput_ips']:,.0f}")
+    if "ratios" in out:
+        rt = out["ratios"]
+        t.add_section()
+        t.add_row("ORT / Keras", f"{rt['latency_p50_ratio']:.2f}x", f"{rt['latency_p95_ratio']:.2f}x",
+                  f"{rt['throughput_ratio']:.2f}x")
+    console.print(t)
+
+
+@app.command()
+def serve(
+    model: Path = typer.Argument(..., help="model.onnx"),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (default: loopback only)"),
+    port: int = typer.Option(8000, "--port", min=0, max=65535),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    threads: Optional[int] = typer.Option(None, "--threads", help="onnxruntime intra-op threads"),
+    max_body: int = typer.Option(10 * 1024 * 1024, "--max-body", min=1, help="Largest accepted request body (bytes)"),
+) -> None:
+    """Serve an .onnx model over HTTP: GET /health, GET /metadata, POST /predict."""
+    from ..runtime import OnnxModel
+    from ..serve import run
+
+    if model.suffix != ".onnx":
+        raise CnnspecError("serve takes an .onnx model (run `cnnspec export` first)", file=str(model))
+    # Requests run concurrently on uvicorn's thread pool: no spin-waiting worker threads.
+    m = OnnxModel(model, device=device, threads=threads, spinning=False, on_notice=_notice)
+    if m.warning:
+        _warn(m.warning)
+    err_console.print(f"serving {model.name} on http://{host}:{port} ({m.device}); Ctrl-C to stop", markup=False)
+    run(m, host=host, port=port, max_body=max_body)

@@ -1,0 +1,3 @@
+library(testthat)
+library(cnnspec)
+test_check("cnnspec")
