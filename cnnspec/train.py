@@ -749,3 +749,33 @@ def evaluate(target: str, data_name: str | None, data_path: str | None, limit: i
     m = {"model": str(model_path), "dataset": ds.name, "data_fingerprint": ds.fingerprint(), "split": "test",
          "scale": scale, "offset": offset, **m, "images_per_second": round(m["n"] / secs, 1) if secs else None}
     return m, default_out
+
+
+# ----------------------------------------------------------------------------------------------
+def train(spec_path: str, data: str | None = None, out: str | None = None, epochs: int | None = None,
+          batch_size: int | None = None, limit: int | None = None, *, resume: bool = False, force: bool = False,
+          distribute: str | None = None, **flags) -> dict:
+    """Python API (used by the R bridge): the same as ``cnnspec train``, without progress output.
+
+    ``flags`` are other command-line options by their train-section names (``seed``,
+    ``learning_rate``, ``optimizer``, ``validation_split``, ``validation``, ``data_path``).
+    Returns the summary dict (``run_dir``, ``status``, ``test_accuracy``, ``metrics``, ...);
+    raises a one-line CnnspecError on bad input.
+    """
+    allowed = {"seed", "learning_rate", "optimizer", "validation_split", "validation", "data_path"}
+    unknown = sorted(set(flags) - allowed)
+    if unknown:
+        raise CnnspecError(f"train() got unknown option(s) {', '.join(unknown)}; options: data, out, epochs, "
+                           f"batch_size, limit, {', '.join(sorted(allowed))}, resume, force, distribute")
+    if resume and out is None:
+        out = str(spec_path)  # train(RUN_DIR, resume=True)
+    if out is None:
+        stem = Path(str(spec_path).split("#")[0]).stem
+        out = str(Path("runs") / f"{stem}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    for name, v in (("epochs", epochs), ("batch_size", batch_size), ("limit", limit)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1):
+            raise CnnspecError(f"{name} must be a positive whole number, got {v!r}")
+    fl = {"dataset": data, "epochs": epochs, "batch_size": batch_size, "limit": limit, **flags}
+    req = Request(spec_path=None if resume else str(spec_path), out=Path(out), flags=fl, resume=resume,
+                  force=force, distribute=distribute)
+    return run_training(req)

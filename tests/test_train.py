@@ -492,3 +492,20 @@ def test_train_modules_do_not_import_tensorflow():
     t0 = time.time()
     p = cli("train", TINY, "--out", "/nonexistent/x", "--data", "nosuch")
     assert p.returncode == 2 and time.time() - t0 < 30
+
+
+def test_python_api_as_the_r_bridge_calls_it(tmp_path):
+    from cnnspec import rbridge
+    from cnnspec.train import train
+
+    with pytest.raises(CnnspecError, match="positive whole number"):
+        train(str(TINY), data="sample", out=str(tmp_path / "r"), epochs=1.5)
+    with pytest.raises(CnnspecError, match="unknown option"):
+        train(str(TINY), out=str(tmp_path / "r"), epoch=1)
+    res = train(str(ROOT / "specs" / "table6.yaml"), data="sample", out=str(tmp_path / "r"), epochs=1,
+                batch_size=64, limit=200)
+    d = Path(rbridge.run_dir(res))
+    assert d == tmp_path / "r" and (d / "model.keras").exists()
+    assert [int(r["epoch"]) for r in history(d)] == [1]
+    conf = json.loads((d / "config.json").read_text())["resolved"]
+    assert conf["optimizer"] == {"name": "adadelta", "learning_rate": 1.0} and conf["dataset"] == "sample"
