@@ -509,3 +509,15 @@ def test_python_api_as_the_r_bridge_calls_it(tmp_path):
     assert [int(r["epoch"]) for r in history(d)] == [1]
     conf = json.loads((d / "config.json").read_text())["resolved"]
     assert conf["optimizer"] == {"name": "adadelta", "learning_rate": 1.0} and conf["dataset"] == "sample"
+
+
+def test_run_dir_exports_to_onnx(run_dir, tmp_path):
+    """The contract with export/predict: a run directory's model.keras + model.cnnspec.json."""
+    pytest.importorskip("tf2onnx")
+    out, _, _ = run_dir
+    p = cli("export", "--help")
+    if p.returncode != 0:
+        pytest.skip("no export command in this checkout")
+    onnx = tmp_path / "m.onnx"
+    p = cli("export", out, "-o", onnx, "--json", check=True)
+    assert onnx.exists() and onnx.stat().st_size > 1000
