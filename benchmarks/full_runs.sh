@@ -14,6 +14,6 @@ OUT="$RUNS/table6_fashion_mnist"
 if [ -f "$OUT/state.json" ]; then
   "$PY" -m cnnspec train --resume "$OUT" || true      # continue an interrupted run
 else
-  "$PY" -m cnnspec train tests/specs/train_table6.yaml --data fashion_mnist --out "$OUT"
+  "$PY" -m cnnspec train specs/table6.yaml --data fashion_mnist --out "$OUT"
 fi
 "$PY" -c "import json,sys; m=json.load(open(sys.argv[1])); print(f\"table6 test accuracy {m['accuracy']:.4f} (best epoch {m['best_epoch']}, {m['train_images_per_second']} train images/s)\")" "$OUT/metrics.json"

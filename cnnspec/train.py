@@ -567,7 +567,10 @@ def run_training(req: Request, *, progress_factory=None, log: Callable[[str], No
                                    "to train further", file=str(out))
         if req.flags.get("epochs"):
             state.stopped_early = False
-    wdir.mkdir(parents=True, exist_ok=True)
+    try:
+        wdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CnnspecError(f"cannot create the run directory: {exc.strerror or exc}", file=str(wdir)) from None
 
     keras.utils.set_random_seed(cfg.seed + state.epoch)
     run_info = {
