@@ -37,6 +37,12 @@ class Interrupted(CnnspecError):
     exit_code = 130
 
 
+class TrainingFailed(CnnspecError):
+    """TensorFlow/Keras failed during training (not bad input): exit 3, like an internal error."""
+
+    exit_code = 3
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -204,6 +210,14 @@ def make_strategy(kind: str | None):
                 raise CnnspecError("TF_CONFIG is not valid JSON") from None
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise CnnspecError(f"unknown --distribute {kind!r}: choose mirrored or multiworker")
+
+
+def worker_count() -> int:
+    try:
+        cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster") or {}
+    except (ValueError, AttributeError):
+        raise CnnspecError("TF_CONFIG is not valid JSON") from None
+    return sum(len(v) for k, v in cluster.items() if k in ("chief", "worker") and isinstance(v, list))
 
 
 def is_chief() -> tuple[bool, int]:
@@ -516,7 +530,13 @@ def plan(req: Request):
             raise CnnspecError("give a SPEC to train, or --resume RUN_DIR")
         spec = load_spec(req.spec_path)
         cfg = with_flags(for_spec(spec), req.flags, spec.file)
-        check_out_dir(req.out, req.force)
+        if req.distribute == "multiworker" and worker_count() > 1:
+            raise CnnspecError("--distribute multiworker with more than one worker in TF_CONFIG: Keras 3's "
+                               "model.fit does not run under MultiWorkerMirroredStrategy across workers "
+                               "(keras-team/keras#20585, tensorflow/tensorflow#72388); use --distribute "
+                               "mirrored on one machine")
+        if req.distribute != "multiworker" or is_chief()[0]:  # other workers write to a temp dir
+            check_out_dir(req.out, req.force)
         spec_bytes = spec_file_of(req.spec_path)[0].read_bytes()
         distribute = req.distribute
     data = prepare_data(spec, cfg)
@@ -540,7 +560,12 @@ def run_training(req: Request, *, progress_factory=None, log: Callable[[str], No
 
     strategy = make_strategy(distribute)
     chief, widx = is_chief() if distribute == "multiworker" else (True, 0)
-    wdir = out if chief else out / f".worker-{widx}"
+    if chief:
+        wdir = out
+    else:  # a non-chief worker's saves (needed by the collective ops) go to a throwaway folder
+        import tempfile
+
+        wdir = Path(tempfile.mkdtemp(prefix=f"cnnspec-worker{widx}-"))
     replicas = strategy.num_replicas_in_sync if strategy else 1
     devices = (list(strategy.extended.worker_devices) if strategy else
                [d.name for d in tf.config.list_logical_devices("CPU")][:1])
@@ -549,10 +574,10 @@ def run_training(req: Request, *, progress_factory=None, log: Callable[[str], No
     history: list[dict] = []
     # resuming before any epoch finished (killed in epoch 1) starts over with the run's config
     resuming = req.resume and (out / "state.json").exists() and (out / "last.keras").exists()
-    if req.resume:
+    if req.resume and chief:
         for junk in out.glob(".*.tmp*"):  # temporary files of a killed write
             junk.unlink(missing_ok=True)
-    elif req.force:
+    elif req.force and chief:
         for own in OWN_FILES:
             (out / own).unlink(missing_ok=True)
     if resuming:
@@ -631,12 +656,15 @@ def run_training(req: Request, *, progress_factory=None, log: Callable[[str], No
             state.fit_seconds += time.perf_counter() - t_fit
     except KeyboardInterrupt:
         status = "interrupted"
-    except Exception as exc:  # recorded, then reported by the CLI as one line
-        run_info.update(status="failed", end_time=now(), epochs_finished=state.epoch,
-                        error=f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
+    except Exception as exc:  # recorded, then reported by the CLI as one (short) line
+        text = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+        run_info.update(status="failed", end_time=now(), epochs_finished=state.epoch, error=text)
         if chief:
             atomic_json(out / "run.json", run_info)
-        raise
+        if isinstance(exc, CnnspecError) or os.environ.get("CNNSPEC_DEBUG"):
+            raise
+        raise TrainingFailed(f"training failed after {state.epoch} finished epoch(s): {text}",
+                             file=str(out)) from None
     finally:
         if progress:
             progress("close")

@@ -521,3 +521,13 @@ def test_run_dir_exports_to_onnx(run_dir, tmp_path):
     onnx = tmp_path / "m.onnx"
     p = cli("export", out, "-o", onnx, "--json", check=True)
     assert onnx.exists() and onnx.stat().st_size > 1000
+
+
+def test_multiworker_refused_with_several_workers_single_worker_runs(tmp_path):
+    cfg = json.dumps({"cluster": {"worker": ["localhost:1", "localhost:2"]}, "task": {"type": "worker", "index": 0}})
+    p = cli("train", TINY, "--out", tmp_path / "run", "--distribute", "multiworker", env={"TF_CONFIG": cfg})
+    assert p.returncode == 2 and "keras-team/keras#20585" in error_lines(p)[0]
+    assert not (tmp_path / "run").exists()
+    p = cli("train", TINY, "--out", tmp_path / "one", "--limit", "100", "--epochs", "1", "--distribute",
+            "multiworker", "--json", check=True)
+    assert json.loads((tmp_path / "one" / "run.json").read_text())["distribute"] == "multiworker"
