@@ -476,7 +476,7 @@ def test_sigterm_stops_like_ctrl_c(tmp_path):
     _wait_rows(out, proc, 1)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    assert proc.returncode == 130, (history(out), err[-600:])
     assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
 
 
