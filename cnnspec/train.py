@@ -323,17 +323,37 @@ def better(mode: str, monitor: str, value: float, best: float | None, min_delta:
     return value > best + min_delta if mode == "max" else value < best - min_delta
 
 
-def _sigterm_as_interrupt() -> None:
-    """SIGTERM (a scheduler's or `kill`'s stop) stops training like Ctrl-C: cleanly, resumable."""
+_STOP = {"requested": False, "handle_signals": True}
+
+
+def _sigterm_as_interrupt() -> dict:
+    """Ctrl-C and SIGTERM (a scheduler's or `kill`'s stop) stop training cleanly and resumably.
+
+    The handler raises KeyboardInterrupt at once and also records the request, so that a
+    KeyboardInterrupt swallowed somewhere inside TensorFlow still stops the run at the end of the
+    epoch in flight (see Recorder.on_epoch_end and run_training)."""
     import signal
     import threading
 
-    if threading.current_thread() is not threading.main_thread():
-        return
+    _STOP["requested"] = False
+    if not _STOP["handle_signals"] or threading.current_thread() is not threading.main_thread():
+        return {}
+    old = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
 
     def handler(signum, frame):
+        _STOP["requested"] = True
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return old
+
+
+def _restore_signals(old: dict) -> None:
+    import signal
+
+    for sig, h in old.items():
+        if h is not None:
+            signal.signal(sig, h)
 
 
 class deferred_sigint:
@@ -347,12 +367,16 @@ class deferred_sigint:
 
         self.got = False
         self.old = {}
-        if threading.current_thread() is threading.main_thread():
+        if _STOP["handle_signals"] and threading.current_thread() is threading.main_thread():
             def handler(signum, frame):
                 self.got = True
+                _STOP["requested"] = True
             for name in self.SIGNALS:
                 sig = getattr(signal, name)
-                self.old[sig] = signal.getsignal(sig)
+                old = signal.getsignal(sig)
+                if old is None:  # installed outside Python (embedding host): leave it alone
+                    continue
+                self.old[sig] = old
                 signal.signal(sig, handler)
         return self
 
@@ -483,6 +507,9 @@ def make_callbacks(run, cfg: TrainConfig, state: RunState, history: list[dict], 
                     atomic_json(out / "state.json", state.to_json())
             if progress:
                 progress("end", epoch=epoch + 1, row=row)
+            if _STOP["requested"]:  # a stop whose KeyboardInterrupt got lost inside TensorFlow
+                self.model.stop_training = True
+                raise KeyboardInterrupt
 
     if progress is not None and getattr(progress, "batches", False):
         class BatchRecorder(Recorder):
@@ -543,7 +570,11 @@ def plan(req: Request):
     return spec, cfg, data, spec_bytes, distribute
 
 
-def run_training(req: Request, *, progress_factory=None, log: Callable[[str], None] = print) -> dict:
+def run_training(req: Request, *, progress_factory=None, log: Callable[[str], None] = print,
+                 handle_signals: bool = True) -> dict:
+    """Plan, train, evaluate and record. ``handle_signals``: install SIGINT/SIGTERM handlers for the
+    run (the CLI); the Python API leaves the host's handlers alone (Ctrl-C still interrupts)."""
+    _STOP["handle_signals"] = handle_signals
     spec, cfg, data, spec_bytes, distribute = plan(req)
     out = req.out
     started = now()
@@ -647,13 +678,15 @@ def run_training(req: Request, *, progress_factory=None, log: Callable[[str], No
     progress = progress_factory(cfg.epochs, steps) if progress_factory else None
     rec = make_callbacks(wdir, cfg, state, history, len(data.x_train), progress, writer=True)
     status = "finished"
-    _sigterm_as_interrupt()
+    old_handlers = _sigterm_as_interrupt()
     try:
         if state.epoch < cfg.epochs and not state.stopped_early:
             t_fit = time.perf_counter()
             model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, initial_epoch=state.epoch,
                       callbacks=[rec], verbose=0)
             state.fit_seconds += time.perf_counter() - t_fit
+        if _STOP["requested"]:
+            raise KeyboardInterrupt
     except KeyboardInterrupt:
         status = "interrupted"
     except Exception as exc:  # recorded, then reported by the CLI as one (short) line
@@ -666,6 +699,7 @@ def run_training(req: Request, *, progress_factory=None, log: Callable[[str], No
         raise TrainingFailed(f"training failed after {state.epoch} finished epoch(s): {text}",
                              file=str(out)) from None
     finally:
+        _restore_signals(old_handlers)
         if progress:
             progress("close")
     if status == "interrupted":
@@ -809,4 +843,4 @@ def train(spec_path: str, data: str | None = None, out: str | None = None, epoch
     fl = {"dataset": data, "epochs": epochs, "batch_size": batch_size, "limit": limit, **flags}
     req = Request(spec_path=None if resume else str(spec_path), out=Path(out), flags=fl, resume=resume,
                   force=force, distribute=distribute)
-    return run_training(req)
+    return run_training(req, handle_signals=False)
