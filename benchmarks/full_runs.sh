@@ -6,7 +6,7 @@
 # epoch by val_loss is model.keras and is evaluated on the 10000 test images. Goal: test accuracy >= 0.915.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-/work/main/.venv/bin/python}
+PY=${PYTHON:-.venv/bin/python}
 RUNS=${1:-runs/full}
 mkdir -p "$RUNS"
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}

@@ -55,31 +55,9 @@ def is_training_only(layer) -> bool:
 
 
 def _quiet_tf() -> None:
-    """Import TensorFlow/Keras with their C++ start-up chatter (CUDA probing) swallowed."""
-    import sys
+    from .kerasutil import import_keras_quietly
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
-    if "keras" not in sys.modules or "tf2onnx" not in sys.modules:
-        from .runtime import _captured_fds
-
-        missing = None
-        with _captured_fds(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                import keras  # noqa: F401
-                import tensorflow  # noqa: F401
-            except ImportError as exc:
-                missing = exc.name or "tensorflow"
-            try:
-                import tf2onnx  # noqa: F401
-            except ImportError:
-                pass
-        if missing:
-            raise CnnspecError(f"Keras models need TensorFlow/Keras ({missing} is not installed): "
-                               "pip install 'cnnspec[train]', or use an exported .onnx model")
-    for name in ("tf2onnx", "tensorflow", "absl"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    import_keras_quietly(with_tf2onnx=True)
 
 
 def load_keras(path: str | Path):

@@ -2,7 +2,12 @@
 value needs a Keras object (regularizers given as mappings)."""
 from __future__ import annotations
 
+import os
+import sys
+import warnings
 from typing import Any
+
+from .errors import CnnspecError
 
 _REGULARIZER_KEYS = {"l1", "l2"}
 
@@ -25,3 +30,34 @@ def to_keras_value(key: str, value: Any) -> Any:
         if kind:
             return getattr(keras, kind).deserialize(dict(value))
     return value
+
+
+def import_keras_quietly(with_tf2onnx: bool = False) -> None:
+    """Import TensorFlow/Keras (and tf2onnx) with their C++ start-up chatter (CUDA probing) swallowed;
+    a missing package is a one-line error naming the extra to install."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+    if "keras" in sys.modules and "tensorflow" in sys.modules and (not with_tf2onnx or "tf2onnx" in sys.modules):
+        return
+    from .runtime import _captured_fds
+
+    missing = None
+    with _captured_fds(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            import keras  # noqa: F401
+            import tensorflow  # noqa: F401
+        except ImportError as exc:
+            missing = exc.name or "tensorflow"
+        if with_tf2onnx and not missing:
+            try:
+                import tf2onnx  # noqa: F401
+            except ImportError:
+                pass
+    import logging
+
+    for name in ("tf2onnx", "tensorflow", "absl"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    if missing:
+        raise CnnspecError(f"Keras models need TensorFlow/Keras ({missing} is not installed): "
+                           "pip install 'cnnspec[train]', or use an exported .onnx model")

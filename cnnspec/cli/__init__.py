@@ -12,21 +12,7 @@ import click
 
 from ..errors import CnnspecError
 from .app import app, err_console
-_COMMAND_MODULES = ("check", "train", "deploy", "code")  # check registers check, summary
-
-
-def _register_optional() -> None:
-    import importlib
-
-    for mod in _COMMAND_MODULES:
-        try:
-            importlib.import_module(f"{__name__}.{mod}")
-        except ModuleNotFoundError as exc:  # a module not written yet, never a dependency
-            if exc.name != f"{__name__}.{mod}":
-                raise
-
-
-_register_optional()
+from . import check, code, deploy, train  # noqa: E402,F401  (each registers its commands on `app`)
 
 
 def _one_line(text: str) -> str:

@@ -38,7 +38,9 @@ def check_cmd(
         except CnnspecError as exc:
             errors.append({"file": exc.file or path, "line": exc.line, "field": exc.field, "error": str(exc)})
             if not json_out:
-                err_console.print(f"[bold red]error:[/] {' '.join(str(exc).split())}", markup=True)
+                from rich.markup import escape
+
+                err_console.print(f"[bold red]error:[/] {escape(' '.join(str(exc).split()))}", markup=True)
             code = 2
             continue
         for rep in reps:

@@ -14,9 +14,9 @@ from .app import app, console, emit_json, err_console
 
 
 def _quiet_tf() -> None:
-    import os
+    from ..kerasutil import import_keras_quietly
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import_keras_quietly()
 
 
 # ----------------------------------------------------------------------------------------------

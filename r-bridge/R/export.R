@@ -1,7 +1,7 @@
-#' Export a trained model to ONNX with the Python export API (cnnspec.export.export).
+#' Export a trained model to ONNX with the Python export API (cnnspec.export.export_model).
 #' model_or_run: a cnnspec_run, a .keras file, or a Keras model object from cnnspec_model().
 cnnspec_export <- function(model_or_run, path = "model.onnx", ...) {
-  m <- require_py_any("cnnspec.export", c("export", "export_model"), "cnnspec_export()")
+  require_py("cnnspec.export", "export_model", "cnnspec_export()")
   src <- if (inherits(model_or_run, "cnnspec_run")) {
     file.path(model_or_run$run_dir, "model.keras")
   } else if (is.character(model_or_run) && length(model_or_run) == 1) {
@@ -12,17 +12,8 @@ cnnspec_export <- function(model_or_run, path = "model.onnx", ...) {
     tmp
   } else cnnspec_stop("cnnspec_export() takes a cnnspec_run, a .keras file or a Keras model")
   if (!file.exists(src)) cnnspec_stop(src, ": no such model file")
-  report <- py_call("cnnspec.export", m, src, path, ...)
+  report <- py_call("cnnspec.export", "export_model", src, path, ...)
   invisible(structure(path, report = report))
-}
-
-# The first of several function names a Python module defines (export() or export_model()).
-require_py_any <- function(module, attrs, what) {
-  for (a in attrs) {
-    ok <- tryCatch({ require_py(module, a, what); TRUE }, cnnspec_error = function(e) e)
-    if (isTRUE(ok)) return(a)
-  }
-  stop(ok)
 }
 
 #' Top classes and probabilities for image files with an exported .onnx model (cnnspec.runtime).

@@ -10,7 +10,7 @@ test_that("train, read the run, plot, export and predict", {
   png(tempfile(fileext = ".png"))
   expect_silent(plot(run))
   dev.off()
-  skip_without_api("cnnspec.export", "export")
+  skip_without_api("cnnspec.export", "export_model")
   onnx <- tempfile(fileext = ".onnx")
   cnnspec_export(run, onnx)
   expect_true(file.exists(onnx))
