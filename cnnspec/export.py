@@ -21,8 +21,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import logging
-import os
 import warnings
 from pathlib import Path
 

@@ -2,6 +2,7 @@
 metadata sidecar ``X.cnnspec.json`` shared with export/predict. Pure Python."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -12,27 +13,31 @@ from typing import Any, Iterable
 
 from . import __version__
 
-SIDECAR_SUFFIX = ".cnnspec.json"
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
+
+
+@contextlib.contextmanager
+def _replacing(path: Path, tmp: str | Path):
+    """Move ``tmp`` over ``path`` when the block succeeds; remove ``tmp`` when it fails."""
+    try:
+        yield
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def atomic_bytes(path: str | Path, data: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
+    with _replacing(path, tmp):
         os.chmod(tmp, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def atomic_text(path: str | Path, text: str) -> None:
@@ -108,21 +113,8 @@ def save_keras_atomic(model, path: str | Path) -> None:
     """``model.save`` to a temporary ``.keras`` file beside ``path``, then os.replace."""
     path = Path(path)
     tmp = path.parent / f".{path.stem}.tmp-{os.getpid()}.keras"
-    try:
+    with _replacing(path, tmp):
         model.save(str(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def sidecar_path(keras_path: str | Path) -> Path:
-    p = Path(keras_path)
-    name = p.name[: -len(".keras")] if p.name.endswith(".keras") else p.stem
-    return p.with_name(name + SIDECAR_SUFFIX)
 
 
 def sidecar(spec, class_names: list[str] | None, scale: float, offset: float = 0.0) -> dict:

@@ -754,7 +754,7 @@ def evaluate(target: str, data_name: str | None, data_path: str | None, limit: i
     """Metrics of a run's model.keras (or a bare .keras) on a dataset's test split."""
     from .data import load_dataset
     from .errors import ModelFileError
-    from .runio import sidecar_path
+    from .modelmeta import sidecar_path
 
     p = Path(target)
     if p.is_dir():

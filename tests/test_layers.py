@@ -11,7 +11,7 @@ right field), and ``test_keras_refuses`` checks that Keras still does.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from math import prod
 from typing import Any
 

@@ -412,7 +412,6 @@ def test_feature_combo_in_process(tmp_path):
 
 
 def test_augmenter_changes_training_images_only():
-    import keras
 
     from cnnspec.train import augmenter
 

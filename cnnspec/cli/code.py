@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..errors import CnnspecError
-from .app import app, console, err_console
+from .app import app, err_console
 
 
 class Lang(str, Enum):

@@ -2,7 +2,6 @@
 the command functions only (``check`` must stay TF-free)."""
 from __future__ import annotations
 
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -43,7 +42,8 @@ def build_cmd(
 
     from ..build import build_model, keras_rows
     from ..render import rich_table  # noqa: F401
-    from ..runio import atomic_json, save_keras_atomic, sidecar, sidecar_path
+    from ..modelmeta import sidecar_path
+    from ..runio import atomic_json, save_keras_atomic, sidecar
 
     model = build_model(s)
     krows = keras_rows(model)

@@ -6,7 +6,7 @@ overrides :meth:`Layer.output_shape` and :meth:`Layer.count`. Everything else is
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal, Sequence, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -185,6 +185,21 @@ class Layer(BaseModel):
         if not self.trainable:
             layer.trainable = False
         return layer
+
+
+class WithKernel(Layer):
+    """The options Keras's kernel layers (convolutions, Dense) share: activation, bias, and the
+    initializers, regularizers and constraints of the kernel and the bias (passed through)."""
+
+    activation: KerasObject = None
+    use_bias: bool = True
+    kernel_initializer: KerasObject = None
+    bias_initializer: KerasObject = None
+    kernel_regularizer: KerasObject = None
+    bias_regularizer: KerasObject = None
+    activity_regularizer: KerasObject = None
+    kernel_constraint: KerasObject = None
+    bias_constraint: KerasObject = None
 
 
 def shape_rule(layer: "Layer", shape: Shape) -> str:

@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 from pydantic import ValidationInfo, field_validator, model_validator
 
 from ..shapes import Shape, ShapeError, as_tuple, conv_output_length, deconv_output_length
-from .base import (Alternative, Count, KerasObject, Layer, Padding, PaddingCausal, Size,
+from .base import (Alternative, Count, KerasObject, WithKernel, Padding, PaddingCausal, Size,
                    SizeOrTuple, formula, weights)
 
 
@@ -15,7 +15,7 @@ def _join_axes(parts: list[str]) -> str:
     return parts[0] + (" on each axis" if len(parts) > 1 else "") if len(set(parts)) == 1 else "; ".join(parts)
 
 
-class _Conv(Layer):
+class _Conv(WithKernel):
     """Shared by the convolutions: the options and rules of Keras's ``BaseConv``."""
 
     rank: ClassVar[int] = 2  #: number of spatial axes
@@ -27,15 +27,6 @@ class _Conv(Layer):
     strides: SizeOrTuple = 1
     padding: Padding = "valid"
     dilation_rate: SizeOrTuple = 1
-    activation: KerasObject = None
-    use_bias: bool = True
-    kernel_initializer: KerasObject = None
-    bias_initializer: KerasObject = None
-    kernel_regularizer: KerasObject = None
-    bias_regularizer: KerasObject = None
-    activity_regularizer: KerasObject = None
-    kernel_constraint: KerasObject = None
-    bias_constraint: KerasObject = None
     data_format: Literal["channels_last"] | None = None
 
     # per-axis tuples

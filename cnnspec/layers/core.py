@@ -7,25 +7,16 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from ..shapes import Shape, ShapeError, product
-from .base import Alternative, Count, KerasObject, Layer, Rate, Size, formula, weights
+from .base import Alternative, Count, KerasObject, Layer, WithKernel, Rate, Size, formula, weights
 
 
-class Dense(Layer):
+class Dense(WithKernel):
     """``keras.layers.Dense``: kernel (last_dim, units) + units bias, applied on the last axis."""
 
     type: Literal["Dense", "layer_dense"]
     keras_class = "Dense"
     r_name = "layer_dense"
     units: Size
-    activation: KerasObject = None
-    use_bias: bool = True
-    kernel_initializer: KerasObject = None
-    bias_initializer: KerasObject = None
-    kernel_regularizer: KerasObject = None
-    bias_regularizer: KerasObject = None
-    activity_regularizer: KerasObject = None
-    kernel_constraint: KerasObject = None
-    bias_constraint: KerasObject = None
     lora_rank: Size | None = None
 
     def _last(self, shape: Shape) -> int:

@@ -59,7 +59,7 @@ class Concatenate(Layer):
             known = {d for d in dims if d is not None}
             if len(known) > 1:
                 raise ShapeError("A `Concatenate` layer requires inputs with matching shapes except for the "
-                                 f"concatenation axis. Received: " + ", ".join(format_shape(s) for s in shapes),
+                                 "concatenation axis. Received: " + ", ".join(format_shape(s) for s in shapes),
                                  "inputs")
             out.append(dims[0])  # Keras's compute_output_shape: the other axes are the first input's
         return tuple(out)
