@@ -14,12 +14,14 @@ apt_pkgs=(python3 python3-venv python3-pip)
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ]; then
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO=$(command -v sudo || true)
+  if [ "$(id -u)" = 0 ] || [ -n "$SUDO" ]; then
     echo "setup: apt-get install ${missing[*]}"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null \
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null \
       || echo "setup: warning: could not install ${missing[*]} (continuing; the embedded sample needs none)"
   else
-    echo "setup: warning: not root, skipping apt packages: ${missing[*]}"
+    echo "setup: warning: not root and no sudo: install these Debian packages first: ${missing[*]}"
   fi
 fi
 
