@@ -34,9 +34,5 @@ if (!is.null(m$accuracy)) cat(sprintf("Test loss: %.4f\nTest accuracy: %.4f\n", 
 
 # Export to ONNX for deployment -----------------------------------------------------------
 onnx_file <- if (quick) tempfile("table6-", fileext = ".onnx") else "table6.onnx"
-if (reticulate::py_module_available("cnnspec.export")) {
-  cnnspec_export(run, onnx_file)
-  cat(sprintf("exported %s\n", onnx_file))
-} else {
-  cat("cnnspec.export is not installed here: skipping the ONNX export\n")
-}
+cnnspec_export(run, onnx_file)
+cat(sprintf("exported %s\n", onnx_file))
