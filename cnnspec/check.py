@@ -215,5 +215,10 @@ def _compare_totals(spec: Spec, results: list[RowResult], row_mismatches: list[M
 
 
 def check(spec: Spec) -> Report:
+    """Infer, compare, and validate the `train:` section too (pure Python, like the rest)."""
     results = infer(spec)
+    if spec.train is not None:
+        from .trainconfig import for_spec
+
+        for_spec(spec)
     return Report(spec, results, compare(spec, results))

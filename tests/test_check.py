@@ -235,3 +235,10 @@ def test_every_layer_type_is_documented_and_listed(run_cli):
         assert listed[cls.keras_class]["r_name"] == cls.r_name
     assert listed["Conv2D"]["options"]["filters"] == "required"
     assert listed["MaxPooling2D"]["options"]["pool_size"] == 2
+
+
+def test_check_validates_the_train_section(tmp_path, run_cli):
+    p = tmp_path / "t.yaml"
+    p.write_text("input: [4]\nlayers:\n  - {type: Dense, units: 2}\ntrain:\n  batchsize: 3\n")
+    code, _, err = run_cli("check", p)
+    assert code == 2 and f"{p}:5:" in err and "batch_size" in err
