@@ -23,33 +23,32 @@ class RandomFlip(_Augment):
     mode: Literal["horizontal", "vertical", "horizontal_and_vertical"] = "horizontal_and_vertical"
 
 
-class RandomTranslation(_Augment):
+class _Transform(_Augment):
+    """The geometric transforms' shared options: how new pixels are filled and interpolated."""
+
+    fill_mode: FillMode = "reflect"
+    interpolation: Interp = "bilinear"
+    fill_value: float = 0.0
+
+
+class RandomTranslation(_Transform):
     type: Literal["RandomTranslation", "layer_random_translation"]
     keras_class = "RandomTranslation"
     r_name = "layer_random_translation"
     height_factor: Factor
     width_factor: Factor
-    fill_mode: FillMode = "reflect"
-    interpolation: Interp = "bilinear"
-    fill_value: float = 0.0
 
 
-class RandomRotation(_Augment):
+class RandomRotation(_Transform):
     type: Literal["RandomRotation", "layer_random_rotation"]
     keras_class = "RandomRotation"
     r_name = "layer_random_rotation"
     factor: Factor
-    fill_mode: FillMode = "reflect"
-    interpolation: Interp = "bilinear"
-    fill_value: float = 0.0
 
 
-class RandomZoom(_Augment):
+class RandomZoom(_Transform):
     type: Literal["RandomZoom", "layer_random_zoom"]
     keras_class = "RandomZoom"
     r_name = "layer_random_zoom"
     height_factor: Factor
     width_factor: Factor | None = None
-    fill_mode: FillMode = "reflect"
-    interpolation: Interp = "bilinear"
-    fill_value: float = 0.0
