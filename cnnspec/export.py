@@ -329,11 +329,8 @@ def parity_inputs(meta: dict, *, data: str | None = None, limit: int = 512,
     """Raw (unscaled) inputs for the parity check and a description of their source."""
     shape = tuple(meta["input_shape"])
     if data:
-        try:
-            from .data import load_dataset  # written in parallel; optional here
-        except ImportError:
-            raise CnnspecError(f"--data {data}: the dataset module is not available in this "
-                               "install") from None
+        from .data import load_dataset
+
         ds = load_dataset(data, limit=limit)
         x = np.asarray(ds.x_test)[:limit]
         if x.ndim == len(shape) and shape[-1] == 1:

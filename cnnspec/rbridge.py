@@ -138,7 +138,7 @@ def run_dir(value: Any) -> str:
 
 def predict_images(model_path: str, images: list, top: int = 5) -> dict:
     """Top classes per image with the ONNX runtime, as columns (image, rank, class, probability)."""
-    from .runtime import OnnxModel  # noqa: the runtime module (other branch); guarded on the R side
+    from .runtime import OnnxModel
 
     model = OnnxModel(model_path)
     res = model.predict_images(list(images), top=int(top))

@@ -91,7 +91,7 @@ py_call <- function(module, fun, ...) {
   res$value
 }
 
-# Stop with one line unless the Python module (written on another branch) and attribute exist.
+# Stop with one line unless the Python module and attribute exist (a light install has no cnnspec.train).
 require_py <- function(module, attr, what) {
   cnnspec_python()
   if (!reticulate::py_module_available(module))
