@@ -18,8 +18,6 @@ class _Augment(Layer):
 
 class RandomFlip(_Augment):
     type: Literal["RandomFlip", "layer_random_flip"]
-    keras_class = "RandomFlip"
-    r_name = "layer_random_flip"
     mode: Literal["horizontal", "vertical", "horizontal_and_vertical"] = "horizontal_and_vertical"
 
 
@@ -33,22 +31,16 @@ class _Transform(_Augment):
 
 class RandomTranslation(_Transform):
     type: Literal["RandomTranslation", "layer_random_translation"]
-    keras_class = "RandomTranslation"
-    r_name = "layer_random_translation"
     height_factor: Factor
     width_factor: Factor
 
 
 class RandomRotation(_Transform):
     type: Literal["RandomRotation", "layer_random_rotation"]
-    keras_class = "RandomRotation"
-    r_name = "layer_random_rotation"
     factor: Factor
 
 
 class RandomZoom(_Transform):
     type: Literal["RandomZoom", "layer_random_zoom"]
-    keras_class = "RandomZoom"
-    r_name = "layer_random_zoom"
     height_factor: Factor
     width_factor: Factor | None = None

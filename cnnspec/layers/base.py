@@ -159,6 +159,15 @@ class Layer(BaseModel):
         return {1: "features", 2: "steps, channels", 3: "rows, cols, channels"}.get(self.input_rank or 0, "...")
 
     @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs) -> None:
+        """``keras_class`` and ``r_name`` are the two names of the ``type`` Literal: derived, not repeated."""
+        super().__pydantic_init_subclass__(**kwargs)
+        field = cls.model_fields.get("type")
+        names = getattr(field.annotation, "__args__", ()) if field is not None else ()
+        if len(names) == 2 and all(isinstance(n, str) for n in names):
+            cls.keras_class, cls.r_name = names
+
+    @classmethod
     def type_names(cls) -> tuple[str, ...]:
         return (cls.keras_class, cls.r_name)
 

@@ -148,8 +148,6 @@ class Conv1D(_PlainConv):
     """``keras.layers.Conv1D``: kernel (k, c_in/groups, filters) + filters bias."""
 
     type: Literal["Conv1D", "layer_conv_1d"]
-    keras_class = "Conv1D"
-    r_name = "layer_conv_1d"
     input_rank = 2
     rank = 1
     padding: PaddingCausal = "valid"
@@ -159,8 +157,6 @@ class Conv2D(_PlainConv):
     """``keras.layers.Conv2D``: kernel (kh, kw, c_in/groups, filters) + filters bias."""
 
     type: Literal["Conv2D", "layer_conv_2d"]
-    keras_class = "Conv2D"
-    r_name = "layer_conv_2d"
     input_rank = 3
     rank = 2
 
@@ -169,8 +165,6 @@ class Conv2DTranspose(_Conv):
     """``keras.layers.Conv2DTranspose``: kernel (kh, kw, filters, c_in) + filters bias."""
 
     type: Literal["Conv2DTranspose", "layer_conv_2d_transpose"]
-    keras_class = "Conv2DTranspose"
-    r_name = "layer_conv_2d_transpose"
     input_rank = 3
     rank = 2
     filters: Size
@@ -209,8 +203,6 @@ class SeparableConv2D(_Conv):
     """``keras.layers.SeparableConv2D``: depthwise (kh, kw, c_in, m) + pointwise (1, 1, c_in*m, filters) + bias."""
 
     type: Literal["SeparableConv2D", "layer_separable_conv_2d"]
-    keras_class = "SeparableConv2D"
-    r_name = "layer_separable_conv_2d"
     input_rank = 3
     rank = 2
     refuses_strides_with_dilation = False
@@ -238,8 +230,6 @@ class DepthwiseConv2D(_Conv):
     """``keras.layers.DepthwiseConv2D``: kernel (kh, kw, c_in, m) + c_in*m bias."""
 
     type: Literal["DepthwiseConv2D", "layer_depthwise_conv_2d"]
-    keras_class = "DepthwiseConv2D"
-    r_name = "layer_depthwise_conv_2d"
     input_rank = 3
     rank = 2
     refuses_strides_with_dilation = False

@@ -14,8 +14,6 @@ class Dense(WithKernel):
     """``keras.layers.Dense``: kernel (last_dim, units) + units bias, applied on the last axis."""
 
     type: Literal["Dense", "layer_dense"]
-    keras_class = "Dense"
-    r_name = "layer_dense"
     units: Size
     lora_rank: Size | None = None
 
@@ -47,8 +45,6 @@ class Flatten(Layer):
     """``keras.layers.Flatten``: the product of the non-batch dimensions."""
 
     type: Literal["Flatten", "layer_flatten"]
-    keras_class = "Flatten"
-    r_name = "layer_flatten"
     data_format: Literal["channels_last"] | None = None
 
     def output_shape(self, shape: Shape) -> Shape:
@@ -60,8 +56,6 @@ class Flatten(Layer):
 
 class Dropout(Layer):
     type: Literal["Dropout", "layer_dropout"]
-    keras_class = "Dropout"
-    r_name = "layer_dropout"
     rate: Rate
     noise_shape: list[int | None] | None = None
     seed: int | None = None
@@ -69,8 +63,6 @@ class Dropout(Layer):
 
 class SpatialDropout1D(Layer):
     type: Literal["SpatialDropout1D", "layer_spatial_dropout_1d"]
-    keras_class = "SpatialDropout1D"
-    r_name = "layer_spatial_dropout_1d"
     input_rank = 2
     rate: Rate
     seed: int | None = None
@@ -78,8 +70,6 @@ class SpatialDropout1D(Layer):
 
 class SpatialDropout2D(Layer):
     type: Literal["SpatialDropout2D", "layer_spatial_dropout_2d"]
-    keras_class = "SpatialDropout2D"
-    r_name = "layer_spatial_dropout_2d"
     input_rank = 3
     rate: Rate
     seed: int | None = None
@@ -88,15 +78,11 @@ class SpatialDropout2D(Layer):
 
 class Activation(Layer):
     type: Literal["Activation", "layer_activation"]
-    keras_class = "Activation"
-    r_name = "layer_activation"
     activation: str
 
 
 class ReLU(Layer):
     type: Literal["ReLU", "layer_activation_relu"]
-    keras_class = "ReLU"
-    r_name = "layer_activation_relu"
     max_value: Annotated[float, Field(ge=0)] | None = None
     negative_slope: Annotated[float, Field(ge=0)] = 0.0
     threshold: float = 0.0
@@ -104,15 +90,11 @@ class ReLU(Layer):
 
 class LeakyReLU(Layer):
     type: Literal["LeakyReLU", "layer_activation_leaky_relu"]
-    keras_class = "LeakyReLU"
-    r_name = "layer_activation_leaky_relu"
     negative_slope: Annotated[float, Field(ge=0)] = 0.3
 
 
 class Softmax(Layer):
     type: Literal["Softmax", "layer_activation_softmax"]
-    keras_class = "Softmax"
-    r_name = "layer_activation_softmax"
     axis: int = -1
 
 
@@ -120,8 +102,6 @@ class Embedding(Layer):
     """``keras.layers.Embedding``: an (input_dim, output_dim) table; output adds an axis of output_dim."""
 
     type: Literal["Embedding", "layer_embedding"]
-    keras_class = "Embedding"
-    r_name = "layer_embedding"
     input_dim: Size
     output_dim: Size
     embeddings_initializer: KerasObject = None
@@ -139,7 +119,5 @@ class Embedding(Layer):
 
 class Rescaling(Layer):
     type: Literal["Rescaling", "layer_rescaling"]
-    keras_class = "Rescaling"
-    r_name = "layer_rescaling"
     scale: float
     offset: float = 0.0

@@ -16,28 +16,20 @@ class _Elementwise(Layer):
 
 class Add(_Elementwise):
     type: Literal["Add", "layer_add"]
-    keras_class = "Add"
-    r_name = "layer_add"
 
 
 class Multiply(_Elementwise):
     type: Literal["Multiply", "layer_multiply"]
-    keras_class = "Multiply"
-    r_name = "layer_multiply"
 
 
 class Average(_Elementwise):
     type: Literal["Average", "layer_average"]
-    keras_class = "Average"
-    r_name = "layer_average"
 
 
 class Concatenate(Layer):
     """``keras.layers.Concatenate``: sizes add up on ``axis``; every other axis must match."""
 
     type: Literal["Concatenate", "layer_concatenate"]
-    keras_class = "Concatenate"
-    r_name = "layer_concatenate"
     arity = None
     axis: int = -1
 

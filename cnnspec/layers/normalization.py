@@ -22,8 +22,6 @@ class BatchNormalization(Layer):
     moving mean and moving variance are non-trainable."""
 
     type: Literal["BatchNormalization", "layer_batch_normalization"]
-    keras_class = "BatchNormalization"
-    r_name = "layer_batch_normalization"
     axis: int = -1
     momentum: float = 0.99
     epsilon: float = 0.001
@@ -58,8 +56,6 @@ class LayerNormalization(Layer):
     """``keras.layers.LayerNormalization``: gamma and beta over the normalized axes, all trainable."""
 
     type: Literal["LayerNormalization", "layer_layer_normalization"]
-    keras_class = "LayerNormalization"
-    r_name = "layer_layer_normalization"
     axis: int | list[int] = -1
     epsilon: float = 0.001
     center: bool = True

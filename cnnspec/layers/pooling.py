@@ -69,23 +69,17 @@ class _Pool(Layer):
 
 class MaxPooling1D(_Pool):
     type: Literal["MaxPooling1D", "layer_max_pooling_1d"]
-    keras_class = "MaxPooling1D"
-    r_name = "layer_max_pooling_1d"
     input_rank = 2
     rank = 1
 
 
 class MaxPooling2D(_Pool):
     type: Literal["MaxPooling2D", "layer_max_pooling_2d"]
-    keras_class = "MaxPooling2D"
-    r_name = "layer_max_pooling_2d"
     input_rank = 3
 
 
 class AveragePooling1D(_Pool):
     type: Literal["AveragePooling1D", "layer_average_pooling_1d"]
-    keras_class = "AveragePooling1D"
-    r_name = "layer_average_pooling_1d"
     input_rank = 2
     rank = 1
     pool_size: SizeOrTuple  # required: Keras's AveragePooling has no default pool_size
@@ -93,8 +87,6 @@ class AveragePooling1D(_Pool):
 
 class AveragePooling2D(_Pool):
     type: Literal["AveragePooling2D", "layer_average_pooling_2d"]
-    keras_class = "AveragePooling2D"
-    r_name = "layer_average_pooling_2d"
     input_rank = 3
     pool_size: SizeOrTuple  # required: Keras's AveragePooling has no default pool_size
 
@@ -111,27 +103,19 @@ class _GlobalPool(Layer):
 
 class GlobalMaxPooling1D(_GlobalPool):
     type: Literal["GlobalMaxPooling1D", "layer_global_max_pooling_1d"]
-    keras_class = "GlobalMaxPooling1D"
-    r_name = "layer_global_max_pooling_1d"
     input_rank = 2
 
 
 class GlobalMaxPooling2D(_GlobalPool):
     type: Literal["GlobalMaxPooling2D", "layer_global_max_pooling_2d"]
-    keras_class = "GlobalMaxPooling2D"
-    r_name = "layer_global_max_pooling_2d"
     input_rank = 3
 
 
 class GlobalAveragePooling1D(_GlobalPool):
     type: Literal["GlobalAveragePooling1D", "layer_global_average_pooling_1d"]
-    keras_class = "GlobalAveragePooling1D"
-    r_name = "layer_global_average_pooling_1d"
     input_rank = 2
 
 
 class GlobalAveragePooling2D(_GlobalPool):
     type: Literal["GlobalAveragePooling2D", "layer_global_average_pooling_2d"]
-    keras_class = "GlobalAveragePooling2D"
-    r_name = "layer_global_average_pooling_2d"
     input_rank = 3

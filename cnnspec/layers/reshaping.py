@@ -51,16 +51,12 @@ class _Pad(Layer):
 
 class ZeroPadding1D(_Pad):
     type: Literal["ZeroPadding1D", "layer_zero_padding_1d"]
-    keras_class = "ZeroPadding1D"
-    r_name = "layer_zero_padding_1d"
     input_rank = 2
     rank = 1
 
 
 class ZeroPadding2D(_Pad):
     type: Literal["ZeroPadding2D", "layer_zero_padding_2d"]
-    keras_class = "ZeroPadding2D"
-    r_name = "layer_zero_padding_2d"
     input_rank = 3
 
 
@@ -81,8 +77,6 @@ class _Crop(Layer):
 
 class Cropping1D(_Crop):
     type: Literal["Cropping1D", "layer_cropping_1d"]
-    keras_class = "Cropping1D"
-    r_name = "layer_cropping_1d"
     input_rank = 2
     rank = 1
     cropping: PairSpec = 1
@@ -90,15 +84,11 @@ class Cropping1D(_Crop):
 
 class Cropping2D(_Crop):
     type: Literal["Cropping2D", "layer_cropping_2d"]
-    keras_class = "Cropping2D"
-    r_name = "layer_cropping_2d"
     input_rank = 3
 
 
 class UpSampling1D(Layer):
     type: Literal["UpSampling1D", "layer_upsampling_1d"]
-    keras_class = "UpSampling1D"
-    r_name = "layer_upsampling_1d"
     input_rank = 2
     size: Size = 2
 
@@ -108,8 +98,6 @@ class UpSampling1D(Layer):
 
 class UpSampling2D(Layer):
     type: Literal["UpSampling2D", "layer_upsampling_2d"]
-    keras_class = "UpSampling2D"
-    r_name = "layer_upsampling_2d"
     input_rank = 3
     size: SizeOrTuple = 2
     interpolation: Literal["nearest", "bilinear", "bicubic", "lanczos3", "lanczos5", "area"] = "nearest"
@@ -129,8 +117,6 @@ class Reshape(Layer):
     """``keras.layers.Reshape``: one entry may be -1, inferred from the input's size."""
 
     type: Literal["Reshape", "layer_reshape"]
-    keras_class = "Reshape"
-    r_name = "layer_reshape"
     target_shape: Annotated[tuple[TargetDim, ...], BeforeValidator(_tuple_or_int)]
 
     def output_shape(self, shape: Shape) -> Shape:
