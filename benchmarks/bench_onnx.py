@@ -57,14 +57,14 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
-    from cnnspec.export import _quiet_tf
+    from cnnspec.keras.export import _quiet_tf
 
     _quiet_tf()
     import keras
 
-    from cnnspec.bench import compare
-    from cnnspec.export import export_model
-    from cnnspec.runtime import OnnxModel
+    from cnnspec.keras.bench import compare
+    from cnnspec.keras.export import export_model
+    from cnnspec.deploy.runtime import OnnxModel
 
     keras.utils.set_random_seed(0)
     model = table6()

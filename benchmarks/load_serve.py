@@ -39,7 +39,7 @@ def export_table6(out_dir: Path) -> Path:
     code = f"""
 import json, sys
 sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / 'benchmarks')!r})
-from cnnspec.export import _quiet_tf, export_model
+from cnnspec.keras.export import _quiet_tf, export_model
 _quiet_tf()
 import keras
 from bench_onnx import table6

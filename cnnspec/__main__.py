@@ -1,3 +1,3 @@
-from .cli import main
+from cnnspec.cli import main
 
 main()

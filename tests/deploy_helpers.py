@@ -1,7 +1,7 @@
 """Shared, process-cached artefacts for the deployment tests (export/runtime/serve).
 
 A small real CNN (with augmentation and dropout layers, which the exporter must strip) is
-trained for one epoch on a few hundred real images (``cnnspec.data.load_dataset('sample')``
+trained for one epoch on a few hundred real images (``cnnspec.data.datasets.load_dataset('sample')``
 when that module exists, else scikit-learn's bundled 8x8 ``load_digits`` scaled to 0..255),
 saved as a run directory with a sidecar and exported to ONNX once per test process.
 """
@@ -40,7 +40,7 @@ sys.meta_path.insert(0, _Block())
 def load_images():
     """(x_train uint8 NHWC, y_train, x_test, y_test, class names, source)."""
     try:
-        from cnnspec.data import load_dataset  # written in parallel; optional
+        from cnnspec.data.datasets import load_dataset  # written in parallel; optional
     except ImportError:
         load_dataset = None
     if load_dataset is not None:
@@ -82,10 +82,10 @@ def build_model(input_shape, num_classes):
 @functools.lru_cache(maxsize=None)
 def artefacts() -> SimpleNamespace:
     """Train, save (run dir + bare .keras), export once; everything under one temp dir."""
-    from cnnspec.export import _quiet_tf
+    from cnnspec.keras.export import _quiet_tf
 
     _quiet_tf()
-    from cnnspec.export import export_model
+    from cnnspec.keras.export import export_model
 
     tmp = Path(tempfile.mkdtemp(prefix="cnnspec-deploy-tests-"))
     atexit.register(shutil.rmtree, tmp, True)

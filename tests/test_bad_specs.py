@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cnnspec.check import check
+from cnnspec.check.infer import check
 from cnnspec.errors import CnnspecError, SpecError
-from cnnspec.spec import load_specs
+from cnnspec.spec.loader import load_specs
 
 BAD = Path(__file__).parent / "bad_specs"
 # files that cannot carry a header comment

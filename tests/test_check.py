@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from cnnspec.check import check
+from cnnspec.check.infer import check
 from cnnspec.errors import SpecError
-from cnnspec.spec import load_spec, load_specs
+from cnnspec.spec.loader import load_spec, load_specs
 from conftest import ROOT, SPECS, cli_subprocess
 
 ALL_SPECS = sorted(SPECS.glob("*.yaml"))

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from cnnspec.check import check
-from cnnspec.codegen import generate, is_sequential
+from cnnspec.check.infer import check
+from cnnspec.interop.codegen import generate, is_sequential
 from cnnspec.errors import SpecError
-from cnnspec.importer import import_text
-from cnnspec.spec import load_spec, load_specs
+from cnnspec.interop.importer import import_text
+from cnnspec.spec.loader import load_spec, load_specs
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))

@@ -1,4 +1,4 @@
-"""Tests for cnnspec.data on small real-format files written here byte-exactly."""
+"""Tests for cnnspec.data.datasets on small real-format files written here byte-exactly."""
 from __future__ import annotations
 
 import gzip
@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnnspec import data as D
-from cnnspec.data import Dataset, DataError, dataset_names, load_dataset, read_idx
+import cnnspec.data.datasets as D
+from cnnspec.data.datasets import Dataset, DataError, dataset_names, load_dataset, read_idx
 
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
@@ -544,7 +544,7 @@ def test_unknown_name_suggests():
 
 
 def test_import_does_not_pull_tensorflow_or_keras():
-    code = ("import sys, cnnspec.data as d; d.load_dataset('sample', limit=5); "
+    code = ("import sys, cnnspec.data.datasets as d; d.load_dataset('sample', limit=5); "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')]; "
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

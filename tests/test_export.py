@@ -41,7 +41,7 @@ def test_export_report_parity_ok(art):
 
 
 def test_parity_on_real_test_images(art):
-    from cnnspec.export import check_parity
+    from cnnspec.keras.export import check_parity
 
     par = check_parity(art.model, art.onnx, art.x_test, art.report["metadata"])
     assert par["n"] == len(art.x_test)
@@ -97,7 +97,7 @@ def test_functional_model_is_stripped_too(tmp_path):
     import keras
     from keras import layers
 
-    from cnnspec.export import keras_to_onnx, strip_training_layers
+    from cnnspec.keras.export import keras_to_onnx, strip_training_layers
 
     inp = keras.Input((8, 8, 1))
     x = layers.RandomFlip("horizontal")(inp)
@@ -122,7 +122,7 @@ def test_functional_model_is_stripped_too(tmp_path):
 def test_opset_option(art, tmp_path):
     import onnx
 
-    from cnnspec.export import export_model
+    from cnnspec.keras.export import export_model
 
     rep = export_model(art.run, tmp_path / "m13.onnx", opset=13, limit=32)
     m = onnx.load(str(tmp_path / "m13.onnx"))
@@ -142,7 +142,7 @@ def test_cli_export_json_and_table(art, tmp_path, capsys):
 
 
 def test_cli_export_failing_parity_exits_1(art, tmp_path, capsys, monkeypatch):
-    import cnnspec.export as ex
+    import cnnspec.keras.export as ex
 
     monkeypatch.setattr(ex, "check_parity", lambda *a, **k: {
         "n": 8, "max_abs_diff": 0.25, "argmax_agreement": 0.875, "atol": 1e-5, "ok": False})
@@ -183,7 +183,7 @@ def test_bad_model_files_one_line(kind, tmp_path, capsys):
 
 
 def test_load_model_meta_contract(art, tmp_path):
-    from cnnspec.modelmeta import load_model_meta
+    from cnnspec.runs.modelmeta import load_model_meta
 
     path, meta = load_model_meta(art.run)
     assert path == art.keras_path and meta["sidecar"] and meta["class_names"] == art.meta["class_names"]

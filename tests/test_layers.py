@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from cnnspec.check import infer
+from cnnspec.check.infer import infer
 from cnnspec.errors import SpecError
 from cnnspec.layers import BY_TYPE, LAYER_CLASSES
-from cnnspec.shapes import ShapeError
-from cnnspec.spec import load_spec
+from cnnspec.layers.shapes import ShapeError
+from cnnspec.spec.loader import load_spec
 
 N = None
 

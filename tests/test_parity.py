@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cnnspec.check import check
-from cnnspec.spec import load_specs
+from cnnspec.check.infer import check
+from cnnspec.spec.loader import load_specs
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "specs"
 SPECS = [s for f in sorted(SPEC_DIR.glob("*.yaml")) for s in load_specs(f)]
@@ -24,7 +24,7 @@ def test_specs_found():
 def test_keras_matches_check(spec):
     import keras
 
-    from cnnspec.build import build_model, keras_rows
+    from cnnspec.keras.build import build_model, keras_rows
 
     keras.backend.clear_session()
     report = check(spec)

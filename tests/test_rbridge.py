@@ -1,4 +1,4 @@
-"""cnnspec.rbridge: the Python helpers the R package calls (no R needed here)."""
+"""cnnspec.interop.rbridge: the Python helpers the R package calls (no R needed here)."""
 from __future__ import annotations
 
 import math
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnspec import rbridge
+import cnnspec.interop.rbridge as rbridge
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,10 +32,10 @@ def test_check_table_mismatches_and_missing_expectations():
 def test_call_turns_cnnspec_errors_into_one_line(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("input: [4]\nlayers:\n  - {type: Dense, units: 3, unitz: 3}\n")
-    res = rbridge.call("cnnspec.rbridge", "check_table", str(bad))
+    res = rbridge.call("cnnspec.interop.rbridge", "check_table", str(bad))
     assert res["ok"] is False and res["type"] == "SpecError"
     assert res["error"].startswith(f"{bad}:3: unitz: unknown option 'unitz'") and "\n" not in res["error"]
-    assert rbridge.call("cnnspec.rbridge", "one_line", "a\n b")["value"] == "a b"
+    assert rbridge.call("cnnspec.interop.rbridge", "one_line", "a\n b")["value"] == "a b"
 
 
 def test_run_dir_from_various_returns(tmp_path):

@@ -19,7 +19,7 @@ def art():
 
 @pytest.fixture(scope="module")
 def model(art):
-    from cnnspec.runtime import OnnxModel
+    from cnnspec.deploy.runtime import OnnxModel
 
     return OnnxModel(art.onnx, device="cpu")
 
@@ -28,7 +28,7 @@ def test_runtime_imports_and_predicts_without_tensorflow(art):
     code = textwrap.dedent(f"""
         import json, sys
         import numpy as np
-        from cnnspec.runtime import OnnxModel
+        from cnnspec.deploy.runtime import OnnxModel
         m = OnnxModel({str(art.onnx)!r}, device="cpu")
         x = np.zeros((3, *m.input_shape), dtype=np.uint8)
         p = m.predict(x)
@@ -96,7 +96,7 @@ def test_metadata_and_single_example(art, model):
     (lambda shape: np.full((1, *shape), np.nan), "NaN"),
 ])
 def test_bad_arrays(model, make, msg):
-    from cnnspec.runtime import InputError
+    from cnnspec.deploy.runtime import InputError
 
     with pytest.raises(InputError, match=msg):
         model.predict(make(model.input_shape))
@@ -124,7 +124,7 @@ def test_predict_images_ordinary_photos(model, tmp_path):
 
 
 def test_non_image_is_input_error(model, tmp_path):
-    from cnnspec.runtime import InputError
+    from cnnspec.deploy.runtime import InputError
 
     txt = tmp_path / "notes.png"
     txt.write_text("hello")
@@ -139,7 +139,7 @@ def test_non_image_is_input_error(model, tmp_path):
 @pytest.mark.parametrize("content", [b"", b"this is a text file, not a model\n", bytes(range(256)) * 40,
                                      b"\x08\x07\x12\x04junk"])
 def test_corrupt_onnx_is_one_line_model_file_error(tmp_path, content):
-    from cnnspec.runtime import OnnxModel
+    from cnnspec.deploy.runtime import OnnxModel
 
     p = tmp_path / "model.onnx"
     p.write_bytes(content)
@@ -151,7 +151,7 @@ def test_corrupt_onnx_is_one_line_model_file_error(tmp_path, content):
 
 
 def test_missing_onnx(tmp_path):
-    from cnnspec.runtime import OnnxModel
+    from cnnspec.deploy.runtime import OnnxModel
 
     with pytest.raises(ModelFileError, match="no such file"):
         OnnxModel(tmp_path / "nope.onnx")
@@ -177,7 +177,7 @@ def test_cli_corrupt_onnx_exit_2(tmp_path):
 def test_auto_on_this_machine_runs_on_cpu_with_one_line_notice(art):
     import onnxruntime as ort
 
-    from cnnspec.runtime import OnnxModel
+    from cnnspec.deploy.runtime import OnnxModel
 
     notes = []
     m = OnnxModel(art.onnx, device="auto", on_notice=notes.append)
@@ -195,7 +195,7 @@ def test_auto_on_this_machine_runs_on_cpu_with_one_line_notice(art):
 
 
 def test_auto_notice_is_the_only_stderr_output(art):
-    res = run_without_tf(f"from cnnspec.runtime import OnnxModel; OnnxModel({str(art.onnx)!r}); print('ok')")
+    res = run_without_tf(f"from cnnspec.deploy.runtime import OnnxModel; OnnxModel({str(art.onnx)!r}); print('ok')")
     assert res.returncode == 0 and res.stdout.strip() == "ok"
     assert len(res.stderr.strip().splitlines()) <= 1
     assert "EP Error" not in res.stderr and "Traceback" not in res.stderr
@@ -232,7 +232,7 @@ def _patch_ort(monkeypatch, available, behaviour):
 
 @pytest.mark.parametrize("behaviour", ["silent", "raise"])
 def test_auto_falls_back_when_gpu_provider_does_not_start(art, monkeypatch, behaviour):
-    from cnnspec.runtime import DeviceError, OnnxModel
+    from cnnspec.deploy.runtime import DeviceError, OnnxModel
 
     _patch_ort(monkeypatch, ["CUDAExecutionProvider", "CPUExecutionProvider"], behaviour)
     notes = []
@@ -249,7 +249,7 @@ def test_auto_falls_back_when_gpu_provider_does_not_start(art, monkeypatch, beha
 
 
 def test_cpu_only_build(art, monkeypatch):
-    from cnnspec.runtime import DeviceError, OnnxModel
+    from cnnspec.deploy.runtime import DeviceError, OnnxModel
 
     _patch_ort(monkeypatch, ["CPUExecutionProvider"], "silent")
     notes = []
@@ -262,7 +262,7 @@ def test_cpu_only_build(art, monkeypatch):
 def test_gpu_that_really_starts_is_used(art, monkeypatch):
     import onnxruntime as ort
 
-    from cnnspec.runtime import OnnxModel
+    from cnnspec.deploy.runtime import OnnxModel
 
     real_cls = ort.InferenceSession
 
@@ -282,7 +282,7 @@ def test_gpu_that_really_starts_is_used(art, monkeypatch):
 
 
 def test_bad_device_and_threads(art):
-    from cnnspec.runtime import OnnxModel
+    from cnnspec.deploy.runtime import OnnxModel
 
     with pytest.raises(CnnspecError, match="unknown device"):
         OnnxModel(art.onnx, device="tpu")
@@ -295,7 +295,7 @@ def test_bad_device_and_threads(art):
 def test_onnx_without_cnnspec_metadata(art, tmp_path):
     import onnx
 
-    from cnnspec.runtime import OnnxModel
+    from cnnspec.deploy.runtime import OnnxModel
 
     m = onnx.load(str(art.onnx))
     del m.metadata_props[:]

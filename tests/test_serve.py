@@ -24,7 +24,7 @@ def art():
 
 @pytest.fixture(scope="module")
 def onnx_model(art):
-    from cnnspec.runtime import OnnxModel
+    from cnnspec.deploy.runtime import OnnxModel
 
     return OnnxModel(art.onnx, device="cpu")
 
@@ -33,7 +33,7 @@ def onnx_model(art):
 def client(onnx_model):
     from fastapi.testclient import TestClient
 
-    from cnnspec.serve import create_app
+    from cnnspec.deploy.serve import create_app
 
     with TestClient(create_app(onnx_model, max_body=64 * 1024)) as c:
         yield c
@@ -149,7 +149,7 @@ def test_uvicorn_over_loopback(onnx_model, art):
     import httpx
     import uvicorn
 
-    from cnnspec.serve import create_app
+    from cnnspec.deploy.serve import create_app
 
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(onnx_model, max_body=32 * 1024), host="127.0.0.1",

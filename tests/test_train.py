@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from cnnspec.errors import CnnspecError, SpecError
-from cnnspec.spec import load_spec
-from cnnspec.trainconfig import TrainConfig, for_spec, parse_train, with_flags
+from cnnspec.spec.loader import load_spec
+from cnnspec.spec.trainconfig import TrainConfig, for_spec, parse_train, with_flags
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "specs" / "train_tiny.yaml"
@@ -54,7 +54,7 @@ def write_spec(tmp_path: Path, train: str, name: str = "s.yaml") -> Path:
 # build equals check
 # ----------------------------------------------------------------------------------------------
 def _variants(path: Path) -> list[str]:
-    from cnnspec.spec import load_specs
+    from cnnspec.spec.loader import load_specs
 
     specs = load_specs(path)
     return [str(path) + (f"#{s.variant}" if s.variant else "") for s in specs]
@@ -63,8 +63,8 @@ def _variants(path: Path) -> list[str]:
 @pytest.mark.parametrize("spec_path", [v for f in SPEC_FILES for v in _variants(f)],
                          ids=lambda s: Path(s).name)
 def test_build_equals_check(spec_path):
-    from cnnspec.build import build_model, keras_rows
-    from cnnspec.check import check
+    from cnnspec.keras.build import build_model, keras_rows
+    from cnnspec.check.infer import check
     from cnnspec.cli.train import compare_rows
 
     spec = load_spec(spec_path)
@@ -159,7 +159,7 @@ def test_flags_override_section():
 
 
 def test_schedules_and_monitors():
-    from cnnspec.train import RunState, better, schedule_lr, split_validation
+    from cnnspec.keras.training import RunState, better, schedule_lr, split_validation
 
     cfg = parse_train({"epochs": 10, "lr_schedule": {"type": "step", "every": 3, "factor": 0.5}})
     assert [schedule_lr(cfg, 1.0, e, RunState()) for e in (0, 2, 3, 6)] == [1.0, 1.0, 0.5, 0.25]
@@ -175,7 +175,7 @@ def test_schedules_and_monitors():
 def test_metrics_match_sklearn():
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-    from cnnspec.metrics import classification_metrics
+    from cnnspec.runs.metrics import classification_metrics
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 4, 200)
@@ -387,7 +387,7 @@ def test_missing_dataset_and_bad_flags(tmp_path):
 # more of the section, in-process (categorical loss, augmentation, plateau, early stopping)
 # ----------------------------------------------------------------------------------------------
 def test_feature_combo_in_process(tmp_path):
-    from cnnspec.train import Request, run_training
+    from cnnspec.keras.training import Request, run_training
 
     spec = write_spec(tmp_path, "\n".join([
         "  epochs: 4", "  batch_size: 50", "  validation: test", "  loss: categorical_crossentropy",
@@ -413,7 +413,7 @@ def test_feature_combo_in_process(tmp_path):
 
 def test_augmenter_changes_training_images_only():
 
-    from cnnspec.train import augmenter
+    from cnnspec.keras.training import augmenter
 
     cfg = parse_train({"augmentation": {"width_shift": 0.2, "horizontal_flip": True}})
     aug = augmenter(cfg, (28, 28, 1))
@@ -445,7 +445,7 @@ def test_history_csv_roundtrip():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from cnnspec.runio import history_text, read_history
+    from cnnspec.runs.files import history_text, read_history
 
     num = st.floats(min_value=1e-6, max_value=1e3, allow_nan=False)
     row = st.fixed_dictionaries({"loss": num, "accuracy": st.floats(0, 1), "val_loss": st.none() | num,
@@ -481,7 +481,7 @@ def test_sigterm_stops_like_ctrl_c(tmp_path):
 
 def test_train_modules_do_not_import_tensorflow():
     code = ("import sys\n"
-            "import cnnspec.cli, cnnspec.cli.train, cnnspec.train, cnnspec.trainconfig, cnnspec.metrics, cnnspec.runio\n"
+            "import cnnspec.cli, cnnspec.cli.train, cnnspec.keras.training, cnnspec.spec.trainconfig, cnnspec.runs.metrics, cnnspec.runs.files\n"
             "from cnnspec.cli import main\n"
             "try:\n    main(['check', '-q', sys.argv[1]])\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
             "bad = [m for m in ('tensorflow', 'keras', 'matplotlib') if m in sys.modules]\n"
@@ -494,8 +494,8 @@ def test_train_modules_do_not_import_tensorflow():
 
 
 def test_python_api_as_the_r_bridge_calls_it(tmp_path):
-    from cnnspec import rbridge
-    from cnnspec.train import train
+    import cnnspec.interop.rbridge as rbridge
+    from cnnspec.keras.training import train
 
     with pytest.raises(CnnspecError, match="positive whole number"):
         train(str(TINY), data="sample", out=str(tmp_path / "r"), epochs=1.5)

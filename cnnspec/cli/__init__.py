@@ -10,9 +10,9 @@ import sys
 
 import click
 
-from ..errors import CnnspecError
-from .app import app, err_console
-from . import check, code, deploy, train  # noqa: E402,F401  (each registers its commands on `app`)
+from cnnspec.errors import CnnspecError
+from cnnspec.cli.app import app, err_console
+from cnnspec.cli import check, code, deploy, train  # noqa: E402,F401  (each registers its commands on `app`)
 
 
 def _one_line(text: str) -> str:

@@ -6,13 +6,13 @@ from typing import List
 
 import typer
 
-from ..errors import CnnspecError
-from .app import app, console, emit_json, err_console
+from cnnspec.errors import CnnspecError
+from cnnspec.cli.app import app, console, emit_json, err_console
 
 
 def _reports(path: str):
-    from ..check import check
-    from ..spec import load_specs
+    from cnnspec.check.infer import check
+    from cnnspec.spec.loader import load_specs
 
     return [check(s) for s in load_specs(path)]
 
@@ -27,7 +27,7 @@ def check_cmd(
 
     Exit 0 when everything agrees, 1 when expectations disagree, 2 when a spec is invalid.
     """
-    from ..render import rich_table
+    from cnnspec.check.render import rich_table
 
     code = 0
     reports, errors = [], []
@@ -87,7 +87,7 @@ def summary_cmd(
     fmt: Fmt = typer.Option(Fmt.table, "--format", "-f", help="table, markdown, latex or json."),
 ) -> int:
     """Print the model's summary table (the one a paper needs), without expectations."""
-    from ..render import latex, markdown, rich_table
+    from cnnspec.check.render import latex, markdown, rich_table
 
     reps = _reports(spec)
     if fmt is Fmt.json:
@@ -108,7 +108,7 @@ def layers_cmd(json_out: bool = typer.Option(False, "--json", help="Machine-read
     """List every layer type, its R keras name and its options with Keras's defaults."""
     from rich.table import Table
 
-    from ..layers import LAYER_CLASSES
+    from cnnspec.layers import LAYER_CLASSES
 
     rows = []
     for cls in LAYER_CLASSES:

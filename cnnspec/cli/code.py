@@ -7,8 +7,8 @@ from typing import Optional
 
 import typer
 
-from ..errors import CnnspecError
-from .app import app, err_console
+from cnnspec.errors import CnnspecError
+from cnnspec.cli.app import app, err_console
 
 
 class Lang(str, Enum):
@@ -37,8 +37,8 @@ def code_cmd(
     out: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout."),
 ) -> int:
     """Print the equivalent R keras or Python Keras 3 code of a spec, runnable as printed."""
-    from ..codegen import generate
-    from ..spec import load_spec
+    from cnnspec.interop.codegen import generate
+    from cnnspec.spec.loader import load_spec
 
     _write(generate(load_spec(spec), lang.value), out)
     return 0
@@ -52,7 +52,7 @@ def import_cmd(
     lang: Optional[Lang] = typer.Option(None, "--lang", "-l", help="Force the language (default: by extension)."),
 ) -> int:
     """Read R keras or Python Keras model code (without running it) and write the spec YAML."""
-    from ..importer import import_file
+    from cnnspec.interop.importer import import_file
 
     _write(import_file(file, name=name, lang=lang.value if lang else None), out)
     return 0

@@ -12,8 +12,8 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from ..errors import CnnspecError
-from .app import app, console, emit_json, err_console
+from cnnspec.errors import CnnspecError
+from cnnspec.cli.app import app, console, emit_json, err_console
 
 DEVICE_HELP = "auto (TensorRT/CUDA if they really start, else CPU with a one-line notice), cpu, cuda, tensorrt"
 
@@ -39,7 +39,7 @@ def export(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
 ) -> None:
     """Export a trained Keras model to ONNX, embed its metadata and check parity."""
-    from ..export import ParityError, export_model
+    from cnnspec.keras.export import ParityError, export_model
 
     if output.suffix != ".onnx":
         raise CnnspecError("output file must end in .onnx", file=str(output))
@@ -81,8 +81,8 @@ def _predict_keras(model_path: Path, images: List[Path]):
     """Probabilities from a RUN_DIR / .keras model (Keras imported lazily)."""
     import numpy as np
 
-    from ..export import load_keras
-    from ..runtime import preprocess_image
+    from cnnspec.keras.export import load_keras
+    from cnnspec.deploy.runtime import preprocess_image
 
     model, meta, _ = load_keras(model_path)
     if meta.get("warning"):
@@ -105,10 +105,10 @@ def predict(
     """Classify images with an exported .onnx model (no TensorFlow) or a Keras model."""
     import numpy as np
 
-    from ..runtime import preprocess_image
+    from cnnspec.deploy.runtime import preprocess_image
 
     if model.suffix == ".onnx":
-        from ..runtime import OnnxModel
+        from cnnspec.deploy.runtime import OnnxModel
 
         m = OnnxModel(model, device=device, threads=threads, on_notice=_notice)
         if m.warning:
@@ -118,7 +118,7 @@ def predict(
     elif model.is_dir() or model.suffix == ".keras":
         probs, names, run = _predict_keras(model, images)
     else:
-        from ..errors import ModelFileError
+        from cnnspec.errors import ModelFileError
 
         raise ModelFileError("expected a .onnx file, a .keras file or a run directory", file=str(model))
     k = min(top, probs.shape[-1])
@@ -154,8 +154,9 @@ def bench(
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """Batch-1 latency (p50/p95) and batch-256 throughput of onnxruntime, optionally vs Keras."""
-    from ..bench import bench_onnx, compare
-    from ..runtime import OnnxModel
+    from cnnspec.deploy.bench import bench_onnx
+    from cnnspec.keras.bench import compare
+    from cnnspec.deploy.runtime import OnnxModel
 
     if model.suffix != ".onnx":
         raise CnnspecError("bench takes an .onnx model (use --keras for the Keras side)", file=str(model))
@@ -165,7 +166,7 @@ def bench(
         rows = [bench_onnx(m, batch=batch, latency_runs=runs)]
         out["onnxruntime"] = rows[0]
     else:
-        from ..export import load_keras
+        from cnnspec.keras.export import load_keras
 
         km, meta, _ = load_keras(keras_model)
         if list(meta["input_shape"]) != list(m.input_shape):
@@ -200,8 +201,8 @@ def serve(
     max_body: int = typer.Option(10 * 1024 * 1024, "--max-body", min=1, help="Largest accepted request body (bytes)"),
 ) -> None:
     """Serve an .onnx model over HTTP: GET /health, GET /metadata, POST /predict."""
-    from ..runtime import OnnxModel
-    from ..serve import run
+    from cnnspec.deploy.runtime import OnnxModel
+    from cnnspec.deploy.serve import run
 
     if model.suffix != ".onnx":
         raise CnnspecError("serve takes an .onnx model (run `cnnspec export` first)", file=str(model))

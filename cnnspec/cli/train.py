@@ -8,12 +8,12 @@ from typing import Optional
 
 import typer
 
-from ..errors import CnnspecError
-from .app import app, console, emit_json, err_console
+from cnnspec.errors import CnnspecError
+from cnnspec.cli.app import app, console, emit_json, err_console
 
 
 def _quiet_tf() -> None:
-    from ..kerasutil import import_keras_quietly
+    from cnnspec.keras.util import import_keras_quietly
 
     import_keras_quietly()
 
@@ -27,9 +27,9 @@ def build_cmd(
 ) -> int:
     """Build the Keras 3 model, save it, and confirm its summary equals `cnnspec check`'s."""
     _quiet_tf()
-    from ..check import check
-    from ..spec import load_spec
-    from ..trainconfig import for_spec
+    from cnnspec.check.infer import check
+    from cnnspec.spec.loader import load_spec
+    from cnnspec.spec.trainconfig import for_spec
 
     if out.suffix != ".keras":
         raise CnnspecError("the output file must end in .keras", file=str(out))
@@ -40,10 +40,10 @@ def build_cmd(
     cfg = for_spec(s)  # validates the train section too; its scale goes into the sidecar
     import keras  # noqa: F401
 
-    from ..build import build_model, keras_rows
-    from ..render import rich_table  # noqa: F401
-    from ..modelmeta import sidecar_path
-    from ..runio import atomic_json, save_keras_atomic, sidecar
+    from cnnspec.keras.build import build_model, keras_rows
+    from cnnspec.check.render import rich_table  # noqa: F401
+    from cnnspec.runs.modelmeta import sidecar_path
+    from cnnspec.runs.files import atomic_json, save_keras_atomic, sidecar
 
     model = build_model(s)
     krows = keras_rows(model)
@@ -173,7 +173,7 @@ def train_cmd(
 ) -> int:
     """Train a spec on real data; writes a run directory (see docs/training.md)."""
     _quiet_tf()
-    from ..train import Request, run_training
+    from cnnspec.keras.training import Request, run_training
 
     if resume is not None:
         if spec is not None:
@@ -215,8 +215,8 @@ def evaluate_cmd(
     _quiet_tf()
     import re
 
-    from ..runio import atomic_json
-    from ..train import evaluate
+    from cnnspec.runs.files import atomic_json
+    from cnnspec.keras.training import evaluate
 
     m, default_dir = evaluate(target, data, data_path, limit)
     path = output or default_dir / f"eval_{re.sub(r'[^A-Za-z0-9_.-]+', '_', m['dataset'])}.json"

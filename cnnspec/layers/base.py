@@ -11,7 +11,7 @@ from typing import Annotated, Any, ClassVar, Literal, Sequence, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from ..shapes import MAX_DIM, Shape, ShapeError, format_shape
+from cnnspec.layers.shapes import MAX_DIM, Shape, ShapeError, format_shape
 
 # -- option types --------------------------------------------------------------------------
 Size = Annotated[int, Field(ge=1, le=MAX_DIM)]
@@ -181,7 +181,7 @@ class Layer(BaseModel):
 
     def keras_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``keras.layers.<keras_class>``."""
-        from ..kerasutil import to_keras_value  # no TensorFlow import: plain conversion
+        from cnnspec.keras.util import to_keras_value  # no TensorFlow import: plain conversion
 
         return {k: to_keras_value(k, v) for k, v in self.options().items()}
 

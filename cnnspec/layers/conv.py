@@ -5,7 +5,7 @@ from typing import ClassVar, Literal
 
 from pydantic import ValidationInfo, field_validator, model_validator
 
-from ..shapes import Shape, ShapeError, as_tuple, conv_output_length, deconv_output_length
+from cnnspec.layers.shapes import Shape, ShapeError, as_tuple, conv_output_length, deconv_output_length
 from .base import (Alternative, Count, KerasObject, WithKernel, Padding, PaddingCausal, Size,
                    SizeOrTuple, formula, weights)
 

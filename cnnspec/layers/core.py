@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from ..shapes import Shape, ShapeError, product
+from cnnspec.layers.shapes import Shape, ShapeError, product
 from .base import Alternative, Count, KerasObject, Layer, WithKernel, Rate, Size, formula, weights
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from ..shapes import Shape, ShapeError
+from cnnspec.layers.shapes import Shape, ShapeError
 from .base import Alternative, Count, KerasObject, Layer
 
 

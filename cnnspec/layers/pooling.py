@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from ..shapes import Shape, ShapeError, as_tuple, pool_output_length
+from cnnspec.layers.shapes import Shape, ShapeError, as_tuple, pool_output_length
 from .conv import _join_axes
 from .base import Alternative, Count, Layer, Padding, SizeOrTuple
 

@@ -5,7 +5,7 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BeforeValidator, Field
 
-from ..shapes import MAX_DIM, Shape, ShapeError, product
+from cnnspec.layers.shapes import MAX_DIM, Shape, ShapeError, product
 from .base import Layer, NonNeg, Size, SizeOrTuple, _tuple_or_int
 
 
@@ -104,7 +104,7 @@ class UpSampling2D(Layer):
     data_format: Literal["channels_last"] | None = None
 
     def output_shape(self, shape: Shape) -> Shape:
-        from ..shapes import as_tuple
+        from cnnspec.layers.shapes import as_tuple
 
         s = as_tuple(self.size, 2, "size")
         return tuple(None if n is None else n * k for n, k in zip(shape[:-1], s)) + shape[-1:]

@@ -1,7 +1,7 @@
 #' Check a spec: every row's output shape and parameters, compared with the printed table.
 cnnspec_check <- function(path) {
   if (!is.character(path) || length(path) != 1) cnnspec_stop("path must be one spec file name")
-  res <- py_call("cnnspec.rbridge", "check_table", path)
+  res <- py_call("cnnspec.interop.rbridge", "check_table", path)
   r <- res$rows
   chr <- function(x) { x <- as.character(unlist(x)); x[!nzchar(x)] <- NA_character_; x }
   num <- function(x) { x <- as.numeric(unlist(x)); x[is.nan(x)] <- NA_real_; x }

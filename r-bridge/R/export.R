@@ -1,7 +1,7 @@
-#' Export a trained model to ONNX with the Python export API (cnnspec.export.export_model).
+#' Export a trained model to ONNX with the Python export API (cnnspec.keras.export.export_model).
 #' model_or_run: a cnnspec_run, a .keras file, or a Keras model object from cnnspec_model().
 cnnspec_export <- function(model_or_run, path = "model.onnx", ...) {
-  require_py("cnnspec.export", "export_model", "cnnspec_export()")
+  require_py("cnnspec.keras.export", "export_model", "cnnspec_export()")
   src <- if (inherits(model_or_run, "cnnspec_run")) {
     file.path(model_or_run$run_dir, "model.keras")
   } else if (is.character(model_or_run) && length(model_or_run) == 1) {
@@ -12,11 +12,11 @@ cnnspec_export <- function(model_or_run, path = "model.onnx", ...) {
     tmp
   } else cnnspec_stop("cnnspec_export() takes a cnnspec_run, a .keras file or a Keras model")
   if (!file.exists(src)) cnnspec_stop(src, ": no such model file")
-  report <- py_call("cnnspec.export", "export_model", src, path, ...)
+  report <- py_call("cnnspec.keras.export", "export_model", src, path, ...)
   invisible(structure(path, report = report))
 }
 
-#' Top classes and probabilities for image files with an exported .onnx model (cnnspec.runtime).
+#' Top classes and probabilities for image files with an exported .onnx model (cnnspec.deploy.runtime).
 cnnspec_predict <- function(model_path, images, top = 5) {
   if (!is.character(model_path) || length(model_path) != 1 || !grepl("\\.onnx$", model_path, ignore.case = TRUE))
     cnnspec_stop("cnnspec_predict() takes an .onnx file (export one with cnnspec_export()), got ",
@@ -25,8 +25,8 @@ cnnspec_predict <- function(model_path, images, top = 5) {
   images <- as.character(images)
   missing <- images[!file.exists(images)]
   if (length(missing)) cnnspec_stop(missing[1], ": no such image file")
-  require_py("cnnspec.runtime", "OnnxModel", "cnnspec_predict()")
-  cols <- py_call("cnnspec.rbridge", "predict_images", model_path, as.list(images), top = as.integer(top))
+  require_py("cnnspec.deploy.runtime", "OnnxModel", "cnnspec_predict()")
+  cols <- py_call("cnnspec.interop.rbridge", "predict_images", model_path, as.list(images), top = as.integer(top))
   data.frame(image = as.character(unlist(cols$image)), rank = as.integer(unlist(cols$rank)),
              class = as.character(unlist(cols$class)), probability = as.numeric(unlist(cols$probability)),
              stringsAsFactors = FALSE)

@@ -3,7 +3,7 @@
 #' the R keras verbs when that package is installed.
 cnnspec_model <- function(path, compile = TRUE, optimizer = "adam", loss = NULL, metrics = "accuracy") {
   if (!is.character(path) || length(path) != 1) cnnspec_stop("path must be one spec file name")
-  py_call("cnnspec.rbridge", "build", path, compile = isTRUE(compile), optimizer = optimizer, loss = loss,
+  py_call("cnnspec.interop.rbridge", "build", path, compile = isTRUE(compile), optimizer = optimizer, loss = loss,
           metrics = if (is.null(metrics)) NULL else as.list(metrics))
 }
 
@@ -13,7 +13,7 @@ cnnspec_fit <- function(model, x, y, epochs = 1, batch_size = 32, validation_spl
   if (!is.array(x) && !is.numeric(x)) cnnspec_stop("x must be a numeric array (images, rows first)")
   if (length(y) != if (is.null(dim(x))) length(x) else dim(x)[1])
     cnnspec_stop("y has ", length(y), " labels but x has ", if (is.null(dim(x))) length(x) else dim(x)[1], " rows")
-  h <- py_call("cnnspec.rbridge", "fit", model, reticulate::np_array(x, dtype = "float32"),
+  h <- py_call("cnnspec.interop.rbridge", "fit", model, reticulate::np_array(x, dtype = "float32"),
                reticulate::np_array(as.integer(y), dtype = "int64"),
                epochs = as_int_or_null(epochs, "epochs"), batch_size = as_int_or_null(batch_size, "batch_size"),
                validation_split = as.numeric(validation_split), verbose = as_int_or_null(verbose, "verbose"), ...)

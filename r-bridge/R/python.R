@@ -36,7 +36,7 @@ py_choice <- function() {
                "cnnspec (a fresh R session), and run `pip install -e .` in the cnnspec repo ",
                "(or set CNNSPEC_PYTHONPATH to the repo)")
 
-#' The Python side of cnnspec (the 'cnnspec.rbridge' module), started once per R session.
+#' The Python side of cnnspec (the 'cnnspec.interop.rbridge' module), started once per R session.
 cnnspec_python <- function() {
   if (!is.null(.cnnspec$rb)) return(.cnnspec$rb)
   choice <- py_choice()
@@ -74,7 +74,7 @@ cnnspec_python <- function() {
   if (as.integer(strsplit(npv, ".", fixed = TRUE)[[1]][1]) >= 2)
     cnnspec_stop("Python ", python, " has numpy ", npv, ", but reticulate ", utils::packageVersion("reticulate"),
                  " cannot convert NumPy 2 arrays: run `pip install 'numpy<2' 'ml_dtypes<0.6'` in that environment")
-  rb <- tryCatch(reticulate::import("cnnspec.rbridge"), error = function(e)
+  rb <- tryCatch(reticulate::import("cnnspec.interop.rbridge"), error = function(e)
     cnnspec_stop("cannot import the Python package 'cnnspec' with ", python, " (", choice$source,
                  "; tried option cnnspec.python, CNNSPEC_PYTHON, RETICULATE_PYTHON, then reticulate's default): ",
                  py_reason(e), "; ", .fix))
@@ -91,7 +91,7 @@ py_call <- function(module, fun, ...) {
   res$value
 }
 
-# Stop with one line unless the Python module and attribute exist (a light install has no cnnspec.train).
+# Stop with one line unless the Python module and attribute exist (a light install has no cnnspec.keras.training).
 require_py <- function(module, attr, what) {
   cnnspec_python()
   if (!reticulate::py_module_available(module))

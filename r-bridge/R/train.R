@@ -1,12 +1,12 @@
-#' Train a spec with the Python training API (cnnspec.train.train) and read the run back.
+#' Train a spec with the Python training API (cnnspec.keras.training.train) and read the run back.
 cnnspec_train <- function(path, data = "sample", epochs = NULL, batch_size = NULL, out = tempfile("cnnspec-run-"),
                           limit = NULL, ...) {
-  require_py("cnnspec.train", "train", "cnnspec_train()")
+  require_py("cnnspec.keras.training", "train", "cnnspec_train()")
   args <- list(path, data = data, out = out)
   extra <- list(epochs = as_int_or_null(epochs, "epochs"), batch_size = as_int_or_null(batch_size, "batch_size"),
                 limit = as_int_or_null(limit, "limit"))
   args <- c(args, extra[!vapply(extra, is.null, TRUE)], list(...))
-  ret <- do.call(py_call, c(list("cnnspec.train", "train"), args))
+  ret <- do.call(py_call, c(list("cnnspec.keras.training", "train"), args))
   cnnspec_run(cnnspec_python()$run_dir(ret))
 }
 

@@ -1,5 +1,5 @@
 test_that("train, read the run, plot, export and predict", {
-  skip_without_api("cnnspec.train", "train")
+  skip_without_api("cnnspec.keras.training", "train")
   run <- cnnspec_train(spec("table6.yaml"), data = "sample", epochs = 1, batch_size = 64, limit = 200,
                        out = tempfile("run-"))
   expect_s3_class(run, "cnnspec_run")
@@ -10,7 +10,7 @@ test_that("train, read the run, plot, export and predict", {
   png(tempfile(fileext = ".png"))
   expect_silent(plot(run))
   dev.off()
-  skip_without_api("cnnspec.export", "export_model")
+  skip_without_api("cnnspec.keras.export", "export_model")
   onnx <- tempfile(fileext = ".onnx")
   cnnspec_export(run, onnx)
   expect_true(file.exists(onnx))
@@ -40,7 +40,7 @@ test_that("a run directory reads back and plots without the training module", {
 })
 
 test_that("the table6 example runs quickly", {
-  skip_without_api("cnnspec.train", "train")
+  skip_without_api("cnnspec.keras.training", "train")
   ex <- system.file("examples", "table6.R", package = "cnnspec")
   expect_true(nzchar(ex))
   old <- Sys.getenv("CNNSPEC_EXAMPLE_QUICK")

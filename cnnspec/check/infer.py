@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import SpecError
-from .layers.base import Count, shape_rule
-from .shapes import Shape, ShapeError, format_shape
-from .spec import INPUT, Row, Spec
+from cnnspec.errors import SpecError
+from cnnspec.layers.base import Count, shape_rule
+from cnnspec.layers.shapes import Shape, ShapeError, format_shape
+from cnnspec.spec.loader import INPUT, Row, Spec
 
 
 @dataclass
@@ -218,7 +218,7 @@ def check(spec: Spec) -> Report:
     """Infer, compare, and validate the `train:` section too (pure Python, like the rest)."""
     results = infer(spec)
     if spec.train is not None:
-        from .trainconfig import for_spec
+        from cnnspec.spec.trainconfig import for_spec
 
         for_spec(spec)
     return Report(spec, results, compare(spec, results))

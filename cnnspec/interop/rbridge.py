@@ -11,7 +11,7 @@ import importlib
 import json
 from typing import Any
 
-from .errors import CnnspecError
+from cnnspec.errors import CnnspecError
 
 
 def one_line(text: Any) -> str:
@@ -37,9 +37,9 @@ def _int(v):
 
 def check_table(path: str) -> dict:
     """``cnnspec check`` for one spec (or FILE#VARIANT), as columns for an R data.frame."""
-    from .check import check
-    from .shapes import format_shape
-    from .spec import load_spec
+    from cnnspec.check.infer import check
+    from cnnspec.layers.shapes import format_shape
+    from cnnspec.spec.loader import load_spec
 
     rep = check(load_spec(path))
     bad_rows = {m.layer for m in rep.mismatches if m.layer is not None}
@@ -92,8 +92,8 @@ def build(path: str, compile: bool = True, optimizer: Any = "adam", loss: Any = 
           metrics: Any = ("accuracy",)):
     """The spec's Keras model, compiled for integer labels (sparse categorical cross-entropy)
     unless told otherwise, so ``model$fit(x, y)`` works from R straight away."""
-    from .build import build_model
-    from .spec import load_spec
+    from cnnspec.keras.build import build_model
+    from cnnspec.spec.loader import load_spec
 
     model = build_model(load_spec(path))
     if compile:
@@ -125,7 +125,7 @@ def read_json(path: str) -> Any:
 
 
 def run_dir(value: Any) -> str:
-    """The run directory out of whatever ``cnnspec.train.train`` returned (path, dict, object)."""
+    """The run directory out of whatever ``cnnspec.keras.training.train`` returned (path, dict, object)."""
     if isinstance(value, dict):
         for k in ("run_dir", "out", "path", "dir"):
             if k in value:
@@ -138,7 +138,7 @@ def run_dir(value: Any) -> str:
 
 def predict_images(model_path: str, images: list, top: int = 5) -> dict:
     """Top classes per image with the ONNX runtime, as columns (image, rank, class, probability)."""
-    from .runtime import OnnxModel
+    from cnnspec.deploy.runtime import OnnxModel
 
     model = OnnxModel(model_path)
     res = model.predict_images(list(images), top=int(top))

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from .errors import SpecError
+from cnnspec.errors import SpecError
 
 MAX_BYTES = 2_000_000      # a spec is a text file of a few KB
 MAX_NODES = 200_000        # after alias expansion: stops billion-laughs documents

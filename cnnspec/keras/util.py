@@ -7,7 +7,7 @@ import sys
 import warnings
 from typing import Any
 
-from .errors import CnnspecError
+from cnnspec.errors import CnnspecError
 
 _REGULARIZER_KEYS = {"l1", "l2"}
 
@@ -39,7 +39,7 @@ def import_keras_quietly(with_tf2onnx: bool = False) -> None:
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
     if "keras" in sys.modules and "tensorflow" in sys.modules and (not with_tf2onnx or "tf2onnx" in sys.modules):
         return
-    from .runtime import _captured_fds
+    from cnnspec.deploy.runtime import _captured_fds
 
     missing = None
     with _captured_fds(), warnings.catch_warnings():

@@ -6,8 +6,8 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from .check import Report
-from .shapes import format_shape
+from cnnspec.check.infer import Report
+from cnnspec.layers.shapes import format_shape
 
 
 def human_bytes(n: int) -> str:
@@ -79,7 +79,7 @@ def rich_table(report: Report, with_expect: bool = True) -> Table:
 
 
 def _expected_shape(r):
-    from .check import _normalize_expected
+    from cnnspec.check.infer import _normalize_expected
 
     return _normalize_expected(r.row.expect.output, r.output, r.row.expect.output_printed)
 

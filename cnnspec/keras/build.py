@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import SpecError
-from .spec import INPUT, Spec
+from cnnspec.errors import SpecError
+from cnnspec.spec.loader import INPUT, Spec
 
 
 def build_model(spec: Spec, *, overrides: dict[str, dict[str, Any]] | None = None, strip=()):
@@ -16,7 +16,7 @@ def build_model(spec: Spec, *, overrides: dict[str, dict[str, Any]] | None = Non
     """
     import keras
 
-    from .check import infer
+    from cnnspec.check.infer import infer
 
     infer(spec)  # refuse what check refuses, with the same one-line error
     overrides = overrides or {}

@@ -1,4 +1,4 @@
-"""Latency / throughput of the ONNX runtime, optionally against Keras in the same process.
+"""Latency / throughput of the ONNX runtime (no TensorFlow here; the Keras side is in cnnspec.keras.bench).
 
 Latency: ``latency_runs`` single-image calls (batch 1) after ``warmup`` calls; p50/p95 in ms.
 Throughput: ``throughput_runs`` calls at batch ``batch`` (256); images/s = batch / median call
@@ -8,7 +8,7 @@ Keras is timed through ``tf.function(lambda x: model(x, training=False), jit_com
 on pre-built tensors (not ``model.predict``, which adds per-call data-adapter overhead).
 ORT gets numpy arrays (its native input); outputs are materialised as numpy on both sides.
 
-:func:`compare` alternates the two engines for ``rounds`` rounds (pausing between blocks so
+:func:`cnnspec.keras.bench.compare` alternates the two engines for ``rounds`` rounds (pausing between blocks so
 neither measures the other's still-spinning worker threads) and keeps each engine's best
 round (lowest p50 / p95, highest throughput): on a shared 2-core machine a stray process
 otherwise decides the ratio. Every round is kept in the report.
@@ -48,30 +48,13 @@ def measure(call1: Callable[[], object], callb: Callable[[], object], batch: int
 
 
 def bench_onnx(model, *, batch: int = 256, seed: int = 0, **kw) -> dict:
-    """``model`` is a :class:`cnnspec.runtime.OnnxModel`."""
+    """``model`` is a :class:`cnnspec.deploy.runtime.OnnxModel`."""
     rng = np.random.default_rng(seed)
     shape = model.input_shape
     xb = (rng.integers(0, 256, size=(batch, *shape)).astype(np.float32) * model.scale + model.offset)
     x1 = np.ascontiguousarray(xb[:1])
     res = measure(lambda: model.run_scaled(x1), lambda: model.run_scaled(xb), batch, **kw)
     res.update({"engine": "onnxruntime", "device": model.device, "providers": model.providers})
-    return res
-
-
-def bench_keras(model, meta: dict, *, batch: int = 256, seed: int = 0, **kw) -> dict:
-    from .export import _quiet_tf
-
-    _quiet_tf()
-    import tensorflow as tf
-
-    rng = np.random.default_rng(seed)
-    shape = tuple(meta["input_shape"])
-    xb = (rng.integers(0, 256, size=(batch, *shape)).astype(np.float32) * np.float32(meta["scale"])
-          + np.float32(meta["offset"]))
-    tb, t1 = tf.constant(xb), tf.constant(xb[:1])
-    fn = tf.function(lambda t: model(t, training=False), jit_compile=False)
-    res = measure(lambda: fn(t1).numpy(), lambda: fn(tb).numpy(), batch, **kw)
-    res.update({"engine": "keras " + _keras_version() + " (tf.function)"})
     return res
 
 
@@ -83,26 +66,6 @@ def best_of(rounds: list[dict]) -> dict:
         best[key] = max(r[key] for r in rounds)
     best["rounds"] = len(rounds)
     return best
-
-
-def compare(ort_model, keras_model, meta: dict, *, rounds: int = 3, pause: float = 1.0,
-            batch: int = 256, **kw) -> dict:
-    """ORT and Keras alternately, ``rounds`` times; best round of each, plus all rounds."""
-    o_runs, k_runs = [], []
-    for _ in range(rounds):
-        time.sleep(pause)
-        k_runs.append(bench_keras(keras_model, meta, batch=batch, **kw))
-        time.sleep(pause)
-        o_runs.append(bench_onnx(ort_model, batch=batch, **kw))
-    o, k = best_of(o_runs), best_of(k_runs)
-    return {"onnxruntime": o, "keras": k, "ratios": ratios(o, k),
-            "all_rounds": {"onnxruntime": o_runs, "keras": k_runs}}
-
-
-def _keras_version() -> str:
-    import keras
-
-    return keras.__version__
 
 
 def ratios(ort: dict, keras: dict) -> dict:

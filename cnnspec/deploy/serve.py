@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import CnnspecError
-from .runtime import InputError, OnnxModel
+from cnnspec.errors import CnnspecError
+from cnnspec.deploy.runtime import InputError, OnnxModel
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
 MAX_TOP = 100

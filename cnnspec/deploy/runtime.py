@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from .errors import CnnspecError, DataError, ModelFileError
+from cnnspec.errors import CnnspecError, DataError, ModelFileError
 
 METADATA_KEY = "cnnspec"
 DEVICES = ("auto", "cpu", "cuda", "tensorrt")

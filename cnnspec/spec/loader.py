@@ -16,10 +16,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .errors import SpecError
-from .layers import BY_TYPE, LAYER_CLASSES, Layer
-from .shapes import MAX_DIM, Shape
-from .yamlio import LineDict, LineList, load
+from cnnspec.errors import SpecError
+from cnnspec.layers import BY_TYPE, LAYER_CLASSES, Layer
+from cnnspec.layers.shapes import MAX_DIM, Shape
+from cnnspec.spec.yamlio import LineDict, LineList, load
 
 TOP_KEYS = ("name", "source", "description", "notes", "input", "layers", "expect", "train", "vars",
             "blocks", "variants")

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
-from . import __version__
+from cnnspec import __version__
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)

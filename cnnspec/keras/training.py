@@ -20,11 +20,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import __version__
-from .errors import CnnspecError, DataError, SpecError
-from .runio import (atomic_bytes, atomic_json, atomic_text, history_text, read_history, read_json,
+from cnnspec import __version__
+from cnnspec.errors import CnnspecError, DataError, SpecError
+from cnnspec.runs.files import (atomic_bytes, atomic_json, atomic_text, history_text, read_history, read_json,
                     save_keras_atomic, sidecar)
-from .trainconfig import TrainConfig, for_spec, with_flags
+from cnnspec.spec.trainconfig import TrainConfig, for_spec, with_flags
 
 RUN_MARKERS = ("run.json", "state.json", "config.json")
 RESUME_FLAGS_OK = ("epochs",)
@@ -52,7 +52,7 @@ def now() -> str:
 # ----------------------------------------------------------------------------------------------
 @dataclass
 class Prepared:
-    ds: Any                      # cnnspec.data.Dataset
+    ds: Any                      # cnnspec.data.datasets.Dataset
     x_train: np.ndarray
     y_train: np.ndarray
     x_val: np.ndarray | None
@@ -63,7 +63,7 @@ class Prepared:
 
 
 def output_units(spec) -> int:
-    from .check import infer
+    from cnnspec.check.infer import infer
 
     out = infer(spec)[-1].output
     if len(out) != 1 or out[0] is None:
@@ -106,7 +106,7 @@ def split_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np
 
 
 def prepare_data(spec, cfg: TrainConfig) -> Prepared:
-    from .data import load_dataset
+    from cnnspec.data.datasets import load_dataset
 
     units = output_units(spec)
     ds = load_dataset(cfg.dataset, path=cfg.data_path, limit=cfg.limit, seed=cfg.seed)
@@ -532,7 +532,7 @@ class Request:
 
 def plan(req: Request):
     """Spec, config and data, all validated; nothing written, TensorFlow not imported."""
-    from .spec import load_spec
+    from cnnspec.spec.loader import load_spec
 
     if req.resume:
         out = req.out
@@ -587,7 +587,7 @@ def run_training(req: Request, *, progress_factory=None, log: Callable[[str], No
     import keras
     import tensorflow as tf
 
-    from .build import build_model
+    from cnnspec.keras.build import build_model
 
     strategy = make_strategy(distribute)
     chief, widx = is_chief() if distribute == "multiworker" else (True, 0)
@@ -720,7 +720,7 @@ def run_training(req: Request, *, progress_factory=None, log: Callable[[str], No
     t_eval = time.perf_counter()
     probs = best.predict(test_ds, verbose=0)
     eval_secs = time.perf_counter() - t_eval
-    from .metrics import classification_metrics, plot_confusion, plot_learning_curves
+    from cnnspec.runs.metrics import classification_metrics, plot_confusion, plot_learning_curves
 
     m = classification_metrics(data.ds.y_test, probs, data.ds.class_names)
     duration = time.perf_counter() - t_start
@@ -752,9 +752,9 @@ def run_training(req: Request, *, progress_factory=None, log: Callable[[str], No
 # ----------------------------------------------------------------------------------------------
 def evaluate(target: str, data_name: str | None, data_path: str | None, limit: int | None) -> tuple[dict, Path]:
     """Metrics of a run's model.keras (or a bare .keras) on a dataset's test split."""
-    from .data import load_dataset
-    from .errors import ModelFileError
-    from .modelmeta import sidecar_path
+    from cnnspec.data.datasets import load_dataset
+    from cnnspec.errors import ModelFileError
+    from cnnspec.runs.modelmeta import sidecar_path
 
     p = Path(target)
     if p.is_dir():
@@ -805,7 +805,7 @@ def evaluate(target: str, data_name: str | None, data_path: str | None, limit: i
     t0 = time.perf_counter()
     probs = model.predict((ds.x_test.astype(np.float32) * scale + offset), batch_size=256, verbose=0)
     secs = time.perf_counter() - t0
-    from .metrics import classification_metrics
+    from cnnspec.runs.metrics import classification_metrics
 
     names = meta.get("class_names") or ds.class_names
     if len(names) != units and len(ds.class_names) == units:

@@ -30,7 +30,7 @@ FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
 MNIST_CLASSES = [str(i) for i in range(10)]
 
 #: The embedded real sample (3000 train + 1000 test Fashion-MNIST images, balanced).
-SAMPLE_PATH = Path(__file__).with_name("data") / "fashion_mnist_sample.npz"
+SAMPLE_PATH = Path(__file__).with_name("fashion_mnist_sample.npz")
 
 #: System-wide places, per dataset (Debian's ``dataset-fashion-mnist`` package).
 SYSTEM_DIRS: dict[str, list[Path]] = {

@@ -90,7 +90,7 @@ def plot_confusion(cm, class_names: list[str], path: str | Path, title: str = ""
 def _save(fig, path) -> None:
     import io
 
-    from .runio import atomic_bytes
+    from cnnspec.runs.files import atomic_bytes
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)

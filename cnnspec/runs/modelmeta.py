@@ -21,7 +21,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelFileError
+from cnnspec.errors import ModelFileError
 
 SIDECAR_SUFFIX = ".cnnspec.json"
 RUN_DIR_MODEL = "model.keras"

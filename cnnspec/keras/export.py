@@ -2,7 +2,7 @@
 
 Pipeline (:func:`export_model`):
 
-1. load the ``.keras`` model and its sidecar metadata (:mod:`cnnspec.modelmeta`);
+1. load the ``.keras`` model and its sidecar metadata (:mod:`cnnspec.runs.modelmeta`);
 2. strip training-only layers (``Random*`` augmentation, ``Dropout`` & co., all identity
    at inference) by rebuilding the layer graph around the *same* trained layer objects;
 3. call the model once and export it with Keras's own ``model.export(path,
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CnnspecError, ModelFileError
+from cnnspec.errors import CnnspecError, ModelFileError
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "probabilities"
@@ -53,7 +53,7 @@ def is_training_only(layer) -> bool:
 
 
 def _quiet_tf() -> None:
-    from .kerasutil import import_keras_quietly
+    from cnnspec.keras.util import import_keras_quietly
 
     import_keras_quietly(with_tf2onnx=True)
 
@@ -63,7 +63,7 @@ def load_keras(path: str | Path):
 
     The metadata has the ``warning`` key set when there was no sidecar.
     """
-    from .modelmeta import complete_meta, load_model_meta
+    from cnnspec.runs.modelmeta import complete_meta, load_model_meta
 
     keras_path, meta = load_model_meta(path)
     _quiet_tf()
@@ -295,7 +295,7 @@ def keras_to_onnx(model, onnx_path: str | Path, meta: dict, *, opset: int | None
     _quiet_tf()
     import keras
 
-    from . import __version__
+    from cnnspec import __version__
 
     shape = model_input_shape(model)
     inference, dropped = strip_training_layers(model)
@@ -329,7 +329,7 @@ def parity_inputs(meta: dict, *, data: str | None = None, limit: int = 512,
     """Raw (unscaled) inputs for the parity check and a description of their source."""
     shape = tuple(meta["input_shape"])
     if data:
-        from .data import load_dataset
+        from cnnspec.data.datasets import load_dataset
 
         ds = load_dataset(data, limit=limit)
         x = np.asarray(ds.x_test)[:limit]

@@ -21,12 +21,12 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from .codegen import POSITIONAL
-from .errors import SpecError
-from .layers import LAYER_CLASSES, Layer
-from .layers.base import snake_case
-from .spec import INPUT, _Expander, suggest
-from .yamlio import LineDict, read_text
+from cnnspec.interop.codegen import POSITIONAL
+from cnnspec.errors import SpecError
+from cnnspec.layers import LAYER_CLASSES, Layer
+from cnnspec.layers.base import snake_case
+from cnnspec.spec.loader import INPUT, _Expander, suggest
+from cnnspec.spec.yamlio import LineDict, read_text
 
 R_LAYERS: dict[str, type[Layer]] = {c.r_name: c for c in LAYER_CLASSES}
 PY_LAYERS: dict[str, type[Layer]] = {c.keras_class: c for c in LAYER_CLASSES}
@@ -972,7 +972,7 @@ def _prune(model: Model) -> None:
 
 def import_text(text: str, file: str, name: str | None = None, lang: str | None = None) -> str:
     """The spec YAML for R or Python model code (validated by :func:`load_spec`)."""
-    from .spec import load_spec
+    from cnnspec.spec.loader import load_spec
 
     lang = lang or detect_language(file, text)
     imp = RImporter(text, file) if lang == "r" else PyImporter(text, file)

@@ -1,0 +1,1 @@
+"""Deployment without TensorFlow: the ONNX runtime wrapper, the HTTP server and the benchmark timer."""

@@ -1,0 +1,1 @@
+"""Experiments: sweeps over variants and hyper-parameters, baselines, comparisons of runs."""
