@@ -27,7 +27,7 @@ PLAIN = r'''
 import json, sys, time
 import numpy as np
 import keras
-from cnnspec.data.datasets import load_dataset
+from cnnspec.data import load_dataset
 
 data, images, epochs, batch, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), 0
 ds = load_dataset(data, limit=images)

@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cnnspec.data.datasets import FASHION_MNIST_CLASSES, SAMPLE_PATH, load_dataset  # noqa: E402
+from cnnspec.data import FASHION_MNIST_CLASSES, SAMPLE_PATH, load_dataset  # noqa: E402
 
 SEED = 20240601
 TRAIN_PER_CLASS = 300

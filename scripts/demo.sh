@@ -25,7 +25,7 @@ echo "== 6. predict a PNG with the ONNX runtime (TensorFlow not imported)"
 $PY - "$RUN/example.png" <<'PYEOF'
 import sys
 from PIL import Image
-from cnnspec.data.datasets import load_dataset
+from cnnspec.data import load_dataset
 d = load_dataset("sample")
 i = int((d.y_test == d.class_names.index("Trouser")).nonzero()[0][0])   # an ordinary photo-sized PNG
 Image.fromarray(d.x_test[i, :, :, 0]).resize((112, 112)).save(sys.argv[1])

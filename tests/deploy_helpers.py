@@ -1,7 +1,7 @@
 """Shared, process-cached artefacts for the deployment tests (export/runtime/serve).
 
 A small real CNN (with augmentation and dropout layers, which the exporter must strip) is
-trained for one epoch on a few hundred real images (``cnnspec.data.datasets.load_dataset('sample')``
+trained for one epoch on a few hundred real images (``cnnspec.data.load_dataset('sample')``
 when that module exists, else scikit-learn's bundled 8x8 ``load_digits`` scaled to 0..255),
 saved as a run directory with a sidecar and exported to ONNX once per test process.
 """
@@ -40,7 +40,7 @@ sys.meta_path.insert(0, _Block())
 def load_images():
     """(x_train uint8 NHWC, y_train, x_test, y_test, class names, source)."""
     try:
-        from cnnspec.data.datasets import load_dataset  # written in parallel; optional
+        from cnnspec.data import load_dataset  # written in parallel; optional
     except ImportError:
         load_dataset = None
     if load_dataset is not None:

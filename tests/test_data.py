@@ -1,4 +1,4 @@
-"""Tests for cnnspec.data.datasets on small real-format files written here byte-exactly."""
+"""Tests for cnnspec.data on small real-format files written here byte-exactly."""
 from __future__ import annotations
 
 import gzip
@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import cnnspec.data.datasets as D
-from cnnspec.data.datasets import Dataset, DataError, dataset_names, load_dataset, read_idx
+import cnnspec.data.sources as D
+from cnnspec.data import Dataset, DataError, dataset_names, load_dataset, read_idx
 
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
@@ -544,7 +544,7 @@ def test_unknown_name_suggests():
 
 
 def test_import_does_not_pull_tensorflow_or_keras():
-    code = ("import sys, cnnspec.data.datasets as d; d.load_dataset('sample', limit=5); "
+    code = ("import sys, cnnspec.data as d; d.load_dataset('sample', limit=5); "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')]; "
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -626,3 +626,68 @@ def test_mnist_download_fallback_success(monkeypatch):
     monkeypatch.setenv("CNNSPEC_DOWNLOAD", "1")
     d = load_dataset("mnist")
     assert d.x_train.shape == (3, 28, 28, 1) and d.source == "keras.datasets.mnist"
+
+
+# ---- decompression amplification: headers are read before anything is allocated ----------------
+
+def test_npz_bomb_refused_before_inflating(tmp_path):
+    """A small compressed .npz whose arrays cannot fit in the memory allowed is refused in one line."""
+    p = tmp_path / "bomb.npz"
+    np.savez_compressed(p, x_train=np.zeros((200, 1000, 1000), np.uint8), y_train=np.zeros(200, np.int64),
+                        x_test=np.zeros((1, 1000, 1000), np.uint8), y_test=np.zeros(1, np.int64))
+    assert p.stat().st_size < 2_000_000
+    code = ("import sys\nfrom cnnspec.data import load_dataset\n"
+            f"try:\n    load_dataset('npz:{p}')\nexcept Exception as e:\n    print(type(e).__name__, e); sys.exit(2)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "CNNSPEC_MAX_MEMORY": str(50_000_000)}, timeout=120)
+    assert out.returncode == 2, out.stderr
+    assert out.stdout.startswith("DataError") and "refusing to load it" in out.stdout and str(p) in out.stdout
+    assert len(out.stdout.strip().splitlines()) == 1
+
+
+def test_gzip_idx_header_claiming_terabytes_refused(tmp_path):
+    """An IDX .gz whose header declares a huge array is refused before its body is decompressed."""
+    p = tmp_path / "train-images-idx3-ubyte.gz"
+    header = (2051).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in (4_000_000_000, 1000, 1000))
+    p.write_bytes(gzip.compress(header + b"\0" * 1000))
+    with pytest.raises(DataError, match="refusing to load it"):
+        read_idx(p, 2051)
+
+
+def test_image_folder_pixel_limit(tmp_path, monkeypatch):
+    """Images above the pixel limit are refused from their header, before decoding."""
+    from PIL import Image
+
+    for c in ("a", "b"):
+        (tmp_path / "imgs" / c).mkdir(parents=True)
+        Image.new("L", (8, 8)).save(tmp_path / "imgs" / c / "small.png")
+    Image.new("L", (300, 200)).save(tmp_path / "imgs" / "b" / "big.png")
+    monkeypatch.setenv("CNNSPEC_MAX_IMAGE_PIXELS", "10000")
+    with pytest.raises(DataError, match=r"300x200 pixels, more than the limit of 10000") as ei:
+        load_dataset(f"folder:{tmp_path / 'imgs'}")
+    assert "big.png" in str(ei.value)
+    monkeypatch.setenv("CNNSPEC_MAX_IMAGE_PIXELS", "100000")
+    assert load_dataset(f"folder:{tmp_path / 'imgs'}").num_classes == 2
+
+
+def test_new_dataset_is_one_registered_class(tmp_path):
+    """Registering a Source subclass is all it takes for load_dataset and dataset_names to know it."""
+    from cnnspec.data import REGISTRY, Source, register
+    from cnnspec.data.dataset import build
+
+    @register
+    class Tiny(Source):
+        """Four 2x2 images."""
+
+        name = "tiny_test_set"
+        aliases = ("tiny",)
+
+        def load(self, path, seed):
+            x = np.arange(16, dtype=np.uint8).reshape(4, 2, 2)
+            return build(self.name, x, [0, 1, 0, 1], x, [1, 0, 1, 0], ["a", "b"], "test", None)
+
+    try:
+        assert "tiny_test_set" in dataset_names()
+        assert load_dataset("tiny").x_train.shape == (4, 2, 2, 1)
+    finally:
+        REGISTRY.pop("tiny_test_set")

@@ -38,7 +38,7 @@ def build_cmd(
     s = load_spec(spec)
     rep = check(s)
     cfg = for_spec(s)  # validates the train section too; its scale goes into the sidecar
-    import keras  # noqa: F401
+    _quiet_tf()
 
     from cnnspec.keras.build import build_model, keras_rows
     from cnnspec.check.render import rich_table  # noqa: F401

@@ -329,7 +329,7 @@ def parity_inputs(meta: dict, *, data: str | None = None, limit: int = 512,
     """Raw (unscaled) inputs for the parity check and a description of their source."""
     shape = tuple(meta["input_shape"])
     if data:
-        from cnnspec.data.datasets import load_dataset
+        from cnnspec.data import load_dataset
 
         ds = load_dataset(data, limit=limit)
         x = np.asarray(ds.x_test)[:limit]

@@ -52,7 +52,7 @@ def now() -> str:
 # ----------------------------------------------------------------------------------------------
 @dataclass
 class Prepared:
-    ds: Any                      # cnnspec.data.datasets.Dataset
+    ds: Any                      # cnnspec.data.Dataset
     x_train: np.ndarray
     y_train: np.ndarray
     x_val: np.ndarray | None
@@ -106,7 +106,7 @@ def split_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np
 
 
 def prepare_data(spec, cfg: TrainConfig) -> Prepared:
-    from cnnspec.data.datasets import load_dataset
+    from cnnspec.data import load_dataset
 
     units = output_units(spec)
     ds = load_dataset(cfg.dataset, path=cfg.data_path, limit=cfg.limit, seed=cfg.seed)
@@ -752,7 +752,7 @@ def run_training(req: Request, *, progress_factory=None, log: Callable[[str], No
 # ----------------------------------------------------------------------------------------------
 def evaluate(target: str, data_name: str | None, data_path: str | None, limit: int | None) -> tuple[dict, Path]:
     """Metrics of a run's model.keras (or a bare .keras) on a dataset's test split."""
-    from cnnspec.data.datasets import load_dataset
+    from cnnspec.data import load_dataset
     from cnnspec.errors import ModelFileError
     from cnnspec.runs.modelmeta import sidecar_path
 

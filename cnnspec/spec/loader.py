@@ -6,7 +6,6 @@ file and line.
 """
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import re
@@ -17,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from cnnspec.errors import SpecError
+from cnnspec.util import split_variant, suggest  # noqa: F401  (suggest is used by the importer too)
 from cnnspec.layers import BY_TYPE, LAYER_CLASSES, Layer
 from cnnspec.layers.shapes import MAX_DIM, Shape
 from cnnspec.spec.yamlio import LineDict, LineList, load
@@ -89,16 +89,6 @@ class Spec:
 
 
 # ----------------------------------------------------------------------------------------------
-def suggest(word: str, choices, n: int = 1) -> str:
-    choices = list(choices)
-    lower = {c.lower(): c for c in choices}
-    if word.lower() in lower:
-        return f" (did you mean '{lower[word.lower()]}'?)"
-    close = difflib.get_close_matches(word, choices, n=n, cutoff=0.6) or [
-        lower[c] for c in difflib.get_close_matches(word.lower(), list(lower), n=n, cutoff=0.6)]
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 def parse_int(value: Any, what: str) -> int:
     if isinstance(value, bool):
         raise ValueError(f"{what} must be an integer, got {value!r}")
@@ -401,9 +391,8 @@ def load_specs(path: str | Path) -> list[Spec]:
     """All variants of a spec file (one Spec when it has no ``variants``).
     ``FILE#NAME`` selects one variant."""
     path = str(path)
-    selected = None
-    if "#" in path and not Path(path).exists():
-        path, selected = path.rsplit("#", 1)
+    file, selected = split_variant(path)
+    path = str(file) if selected is not None else path
     doc = load(path)
     if not isinstance(doc, LineDict):
         raise SpecError("a spec is a mapping with `input` and `layers` at the top level", file=path,

@@ -7,12 +7,12 @@ See docs/training.md for every key.
 """
 from __future__ import annotations
 
-import difflib
 from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cnnspec.errors import SpecError
+from cnnspec.util import suggest
 
 
 class Strict(BaseModel):
@@ -40,7 +40,7 @@ PosFloat = float
 class Optimizer(Strict):
     """``optimizer: adam`` or ``optimizer: {name: sgd, learning_rate: 0.01, momentum: 0.9}``."""
 
-    name: Literal["sgd", "adam", "adamw", "rmsprop", "adadelta", "adagrad", "adamax", "nadam"]
+    name: Literal[OPTIMIZERS]
     learning_rate: Optional[float] = Field(None, gt=0)
     momentum: Optional[float] = Field(None, ge=0, lt=1)
     nesterov: Optional[bool] = None
@@ -142,7 +142,7 @@ class TrainConfig(Strict):
     validation: Optional[str] = None
     batch_size: int = Field(32, ge=1, le=1_000_000)
     epochs: int = Field(10, ge=1, le=1_000_000)
-    optimizer: Union[Literal["sgd", "adam", "adamw", "rmsprop", "adadelta", "adagrad", "adamax", "nadam"],
+    optimizer: Union[Literal[OPTIMIZERS],
                      Optimizer] = "adam"
     learning_rate: Optional[float] = Field(None, gt=0)
     lr_schedule: Optional[Schedule] = Field(None, discriminator="type")
@@ -244,10 +244,7 @@ def _message(err: dict) -> str:
     if typ == "extra_forbidden":
         key = str(loc[-1]) if loc else "?"
         parent = _FIELDS_BY_PARENT.get(_parent_name(loc[:-1]), ())
-        hint = ""
-        close = difflib.get_close_matches(key, parent, n=1, cutoff=0.6)
-        if close:
-            hint = f" (did you mean '{close[0]}'?)"
+        hint = suggest(key, parent)
         return f"unknown key '{key}'{hint}; allowed: {', '.join(parent)}" if parent else f"unknown key '{key}'"
     msg = err.get("msg", "invalid")
     msg = msg.removeprefix("Value error, ")
@@ -302,8 +299,7 @@ def parse_train(section: Any, file: str | None = None, line: int | None = None) 
     if name is not None and (not isinstance(name, str) or name not in OPTIMIZERS):
         where = opt.line_of("name") if isinstance(opt, dict) and hasattr(opt, "line_of") else (
             section.line_of("optimizer") if hasattr(section, "line_of") else line)
-        close = difflib.get_close_matches(str(name).lower(), OPTIMIZERS, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        hint = suggest(str(name).lower(), OPTIMIZERS)
         _raise(f"unknown optimizer {name!r}{hint}; choose one of {', '.join(OPTIMIZERS)}", file, where,
                "train.optimizer" + (".name" if isinstance(opt, dict) else ""))
     try:

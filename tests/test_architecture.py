@@ -1,0 +1,78 @@
+"""The layout's promises: which subpackages may import TensorFlow, and what every module must carry."""
+from __future__ import annotations
+
+import ast
+import importlib
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import cnnspec
+
+ROOT = Path(cnnspec.__file__).parent
+#: Subpackages that must never import TensorFlow/Keras when imported (only cnnspec.keras may).
+TF_FREE = ["spec", "layers", "check", "data", "runs", "deploy", "interop", "experiments", "cli"]
+TF_ROOTS = ("tensorflow", "keras", "tf2onnx", "tf_keras")
+
+
+def _modules(pkg: str) -> list[str]:
+    mod = importlib.import_module(f"cnnspec.{pkg}")
+    return [mod.__name__] + [m.name for m in pkgutil.walk_packages(mod.__path__, mod.__name__ + ".")]
+
+
+@pytest.mark.parametrize("pkg", TF_FREE)
+def test_subpackage_never_imports_tensorflow(pkg):
+    """Importing every module of the subpackage leaves TensorFlow and Keras unloaded."""
+    mods = _modules(pkg)
+    assert mods
+    code = ("import importlib, sys\n"
+            f"for m in {mods!r}: importlib.import_module(m)\n"
+            f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {TF_ROOTS!r})\n"
+            "print(','.join(bad))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=str(ROOT.parent))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "", f"cnnspec.{pkg} imported {out.stdout.strip()}"
+
+
+def test_keras_subpackage_imports_tensorflow_only_lazily():
+    """Even cnnspec.keras loads TensorFlow only inside the functions that need it."""
+    code = ("import importlib, pkgutil, sys, cnnspec.keras as k\n"
+            "for m in pkgutil.walk_packages(k.__path__, 'cnnspec.keras.'): importlib.import_module(m.name)\n"
+            f"print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in {TF_ROOTS!r})))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=str(ROOT.parent))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == ""
+
+
+def _py_files():
+    return sorted(p for p in ROOT.rglob("*.py"))
+
+
+def test_tensorflow_imported_only_in_the_keras_subpackage():
+    """No module outside cnnspec/keras has an `import tensorflow`/`import keras` statement anywhere,
+    except the layer classes' own Keras builders (a layer's facts, its builder included, live on its class)."""
+    offenders = []
+    for p in _py_files():
+        rel = p.relative_to(ROOT)
+        if rel.parts[0] in ("keras", "layers"):
+            continue
+        for node in ast.walk(ast.parse(p.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            if any(n.split(".")[0] in TF_ROOTS for n in names):
+                offenders.append(f"{rel}:{node.lineno}")
+    assert offenders == [], offenders
+
+
+def test_every_module_has_a_docstring():
+    missing = [str(p.relative_to(ROOT)) for p in _py_files()
+               if p.stat().st_size and ast.get_docstring(ast.parse(p.read_text())) is None]
+    assert missing == [], missing
