@@ -77,27 +77,16 @@ def check_table(path: str) -> dict:
             "input_shape": list(rep.spec.input_shape)}
 
 
-def _default_loss(model) -> Any:
-    units = model.output.shape[-1]
-    act = getattr(model.layers[-1], "activation", None)
-    act = getattr(act, "__name__", str(act))
-    if units == 1:
-        return "binary_crossentropy" if act == "sigmoid" else "mse"
-    import keras
-
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=act != "softmax")
-
-
 def build(path: str, compile: bool = True, optimizer: Any = "adam", loss: Any = None,
           metrics: Any = ("accuracy",)):
     """The spec's Keras model, compiled for integer labels (sparse categorical cross-entropy)
     unless told otherwise, so ``model$fit(x, y)`` works from R straight away."""
-    from cnnspec.keras.build import build_model
+    from cnnspec.keras.build import build_model, default_loss
     from cnnspec.spec.loader import load_spec
 
     model = build_model(load_spec(path))
     if compile:
-        model.compile(optimizer=optimizer, loss=loss if loss is not None else _default_loss(model),
+        model.compile(optimizer=optimizer, loss=loss if loss is not None else default_loss(model),
                       metrics=list(metrics) if metrics else None)
     return model
 

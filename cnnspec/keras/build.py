@@ -67,3 +67,16 @@ def keras_rows(model) -> list[dict]:
                      "output_shape": [None if d is None else int(d) for d in shape[1:]],
                      "trainable": tr, "non_trainable": nt})
     return rows
+
+
+def default_loss(model):
+    """The loss matching a model's head: sparse categorical cross-entropy (from logits unless softmax),
+    binary cross-entropy for one sigmoid unit, else mean squared error."""
+    units = model.output.shape[-1]
+    act = getattr(model.layers[-1], "activation", None)
+    act = getattr(act, "__name__", str(act))
+    if units == 1:
+        return "binary_crossentropy" if act == "sigmoid" else "mse"
+    import keras
+
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=act != "softmax")
