@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional, Union
 
+from pydantic_core import PydanticCustomError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cnnspec.errors import SpecError
@@ -162,10 +163,10 @@ class TrainConfig(Strict):
     @model_validator(mode="after")
     def _consistent(self):
         if self.validation_split is not None and self.validation is not None:
-            raise ValueError("@validation@give either validation_split or validation, not both")
+            raise _blame("validation", "give either validation_split or validation, not both")
         if isinstance(self.optimizer, Optimizer) and self.optimizer.learning_rate is not None \
                 and self.learning_rate is not None and "learning_rate" in self.model_fields_set:
-            raise ValueError("@learning_rate@learning_rate is given twice (top level and in optimizer)")
+            raise _blame("learning_rate", "learning_rate is given twice (top level and in optimizer)")
         if "accuracy" not in self.metrics:
             self.__dict__["metrics"] = ["accuracy", *self.metrics]
         has_val = self.validation_split is not None or self.validation is not None
@@ -173,10 +174,10 @@ class TrainConfig(Strict):
                           ("lr_schedule", self.lr_schedule)):
             mon = getattr(obj, "monitor", None)
             if mon and mon.removeprefix("val_") not in ("loss", *self.metrics):
-                raise ValueError(f"@{what}.monitor@{what} monitors {mon!r}: choose loss, val_loss or a metric "
+                raise _blame(f"{what}.monitor", f"{what} monitors {mon!r}: choose loss, val_loss or a metric "
                                  f"({', '.join(self.metrics)}, with or without val_)")
             if mon and mon.startswith("val_") and not has_val:
-                raise ValueError(f"@{what}.monitor@{what} monitors {mon} but there is no validation data: set "
+                raise _blame(f"{what}.monitor", f"{what} monitors {mon} but there is no validation data: set "
                                  f"validation_split or validation, or monitor '{mon[4:]}'")
         return self
 
@@ -313,15 +314,22 @@ def parse_train(section: Any, file: str | None = None, line: int | None = None) 
         raw_loc = err.get("loc", ())
         loc = _clean_loc(raw_loc)
         msg0 = str(err.get("msg", "")).removeprefix("Value error, ")
-        if msg0.startswith("@") and "@" in msg0[1:]:  # a cross-field rule naming the key to blame
-            path, text = msg0[1:].split("@", 1)
-            ln, fld = _line_for(section, tuple(path.split(".")))
-            return _raise(text, file, ln or line, f"train.{fld}")
+        if err.get("type") == BLAME:  # a cross-field rule naming the key to blame
+            ln, fld = _line_for(section, tuple(err["ctx"]["field"].split(".")))
+            return _raise(err["ctx"]["text"], file, ln or line, f"train.{fld}")
         ln, fld = _line_for(section, loc)
         msg = _message({**err, "loc": raw_loc if err.get("type") == "extra_forbidden" else loc})
         if err.get("type") == "extra_forbidden":
             msg = _message({**err, "loc": (*[k for k in raw_loc[:-1]], raw_loc[-1])})
         return _raise(msg, file, ln or line, "train" + (f".{fld}" if fld else ""))
+
+
+BLAME = "cross_field"
+
+
+def _blame(field: str, text: str) -> PydanticCustomError:
+    """A cross-field rule's error that names the key to blame (``field``, dotted) for file:line reporting."""
+    return PydanticCustomError(BLAME, "{text}", {"field": field, "text": text})
 
 
 def _raise(msg: str, file, line, field):
@@ -355,8 +363,7 @@ def with_flags(cfg: TrainConfig, flags: dict[str, Any], file: str | None = None)
         err = exc.errors()[0]
         loc = ".".join(str(k) for k in _clean_loc(err.get("loc", ())))
         text = _message(err)
-        if text.startswith("@") and "@" in text[1:]:
-            path, text = text[1:].split("@", 1)
-            loc = path
+        if err.get("type") == BLAME:
+            text, loc = err["ctx"]["text"], err["ctx"]["field"]
         raise SpecError(f"{text} (after applying command-line options)",
                         field=f"train.{loc}" if loc else "train") from None
