@@ -320,10 +320,10 @@ model = Model(inputs=inp, outputs=out)
      "e.R", 3, "R syntax error"),
     ("model <- keras_model_sequential(input_shape = c(4)) |>\n  layer_dense(units = 2\n", "e.R", 3,
      "unclosed '('"),
-    ("model <- keras_model_sequential(input_shape = c(4))\nfor (u in c(8, 4)) model |> layer_dense(u)\n",
+    ("model <- keras_model_sequential(input_shape = c(4))\nfor (u in sizes()) model |> layer_dense(u)\n",
      "e.R", 2, "unsupported R construct 'for'"),
-    ("model <- keras_model_sequential(input_shape = c(4)) |>\n  layer_dense(unit = 2)\n", "e.R", 2,
-     "unknown option 'unit' for Dense (did you mean 'units'?)"),
+    ("model <- keras_model_sequential(input_shape = c(4)) |>\n  layer_dense(unitz = 2)\n", "e.R", 2,
+     "unknown option 'unitz' for Dense (did you mean 'units'?)"),
     ("model <- keras_model_sequential(input_shape = c(4)) |>\n  layer_dropout(rate = 1.5)\n", "e.R", 2,
      "less than 1"),
     ("import keras\nmodel = keras.Sequential([\n    keras.Input((4,)),\n    keras.layers.Dense(2),\n"
@@ -331,7 +331,7 @@ model = Model(inputs=inp, outputs=out)
     ("import keras\nn = compute()\nmodel = keras.Sequential()\nmodel.add(keras.layers.Dense(n, input_shape=(4,)))\n",
      "e.py", 4, "argument 'units' is not a literal"),
     ("import keras\nmodel = keras.Sequential(\n    [keras.layers.Dense(2)\n", "e.py", 3, "Python syntax error"),
-    ("import keras\nmodel = keras.Sequential()\nfor u in (8, 4):\n    model.add(keras.layers.Dense(u))\n",
+    ("import keras\nmodel = keras.Sequential()\nfor u in sizes():\n    model.add(keras.layers.Dense(u))\n",
      "e.py", 3, "unsupported Python construct 'for'"),
     ("x <- 1\n", "e.R", None, "no Keras model found"),
     ("m <- keras_model_sequential(input_shape = c(4)) |>\n  layer_dense(2, name = 'a') |>\n"

@@ -23,10 +23,12 @@ def _write(text: str, out: Optional[Path]) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
+    from cnnspec.runs.files import atomic_text
+
     try:
-        out.write_text(text)
+        atomic_text(out, text)
     except OSError as exc:
-        raise CnnspecError(f"cannot write: {exc.strerror or exc}", file=str(out)) from None
+        raise CnnspecError(f"cannot write: {exc.strerror or exc}", file=str(out)) from exc
     err_console.print(f"wrote {out}")
 
 
@@ -40,19 +42,45 @@ def code_cmd(
     from cnnspec.interop.codegen import generate
     from cnnspec.spec.loader import load_spec
 
+    if out is not None:
+        _refuse_input(out, spec.split("#")[0])
     _write(generate(load_spec(spec), lang.value), out)
     return 0
 
 
+class Source(str, Enum):
+    r = "r"
+    python = "python"
+    summary = "summary"
+    model = "model"
+
+
 @app.command("import")
 def import_cmd(
-    file: str = typer.Argument(..., help="R (.R) or Python (.py) file defining a Keras model."),
+    file: str = typer.Argument(..., help="R or Python model code, a printed summary table (Keras 3, Keras 2, "
+                                         "R, CSV, Markdown) or a saved model (.keras, .h5, config .json)."),
     out: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the spec to FILE instead of stdout."),
     name: Optional[str] = typer.Option(None, "--name", help="Spec name (default: the model's or the file's)."),
-    lang: Optional[Lang] = typer.Option(None, "--lang", "-l", help="Force the language (default: by extension)."),
+    source: Optional[Source] = typer.Option(None, "--from",
+                                            help="Force the kind of input (default: by extension and content)."),
+    lang: Optional[Lang] = typer.Option(None, "--lang", "-l", help="Same as --from r|python."),
 ) -> int:
-    """Read R keras or Python Keras model code (without running it) and write the spec YAML."""
+    """Read a model (code, printed summary or saved model; never run) and write the spec YAML."""
     from cnnspec.interop.importer import import_file
 
-    _write(import_file(file, name=name, lang=lang.value if lang else None), out)
+    if out is not None:
+        _refuse_input(out, file)
+    kind = source.value if source else (lang.value if lang else None)
+    _write(import_file(file, name=name, lang=kind), out)
     return 0
+
+
+def _refuse_input(out: Path, *inputs: str) -> None:
+    """An output that resolves to an input would destroy it."""
+    for i in inputs:
+        try:
+            same = out.exists() and Path(i).exists() and out.resolve() == Path(i).resolve()
+        except OSError:
+            same = False
+        if same:
+            raise CnnspecError(f"the output is the input file {i}: choose another --output", file=str(out))

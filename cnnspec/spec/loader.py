@@ -387,13 +387,13 @@ def _parse_input(raw: Any, doc: LineDict, file: str) -> tuple[Shape, str]:
     return shape, dtype
 
 
-def load_specs(path: str | Path) -> list[Spec]:
+def load_specs(path: str | Path, text: str | None = None) -> list[Spec]:
     """All variants of a spec file (one Spec when it has no ``variants``).
-    ``FILE#NAME`` selects one variant."""
+    ``FILE#NAME`` selects one variant. ``text``: the file's content, when it is not on disk."""
     path = str(path)
     file, selected = split_variant(path)
     path = str(file) if selected is not None else path
-    doc = load(path)
+    doc = load(path, text)
     if not isinstance(doc, LineDict):
         raise SpecError("a spec is a mapping with `input` and `layers` at the top level", file=path,
                         line=getattr(doc, "line", 1))
@@ -452,9 +452,9 @@ def load_specs(path: str | Path) -> list[Spec]:
     return specs
 
 
-def load_spec(path: str | Path) -> Spec:
-    """One network: a spec without variants, or ``FILE#VARIANT``."""
-    specs = load_specs(path)
+def load_spec(path: str | Path, text: str | None = None) -> Spec:
+    """One network: a spec without variants, or ``FILE#VARIANT`` (``text``: the content, if not on disk)."""
+    specs = load_specs(path, text)
     if len(specs) > 1:
         raise SpecError(f"this spec has variants {', '.join(s.variant for s in specs)}: choose one with "
                         f"{specs[0].file}#{specs[0].variant}", file=specs[0].file)

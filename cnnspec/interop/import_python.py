@@ -1,0 +1,283 @@
+"""Python Keras model code -> an :class:`ImportedModel`, by interpreting the ``ast`` statically
+(the code is never run): ``keras.Sequential``, ``model.add``, the functional API with helper
+functions (``def block(x): ...``), ``for`` over literal lists, ``if`` on known values, literal
+arithmetic (``img_size + (3,)``, ``128 * 16 * 16``) and ``compile``/``fit`` for ``train:``."""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import Any
+
+from cnnspec.errors import SpecError
+from cnnspec.interop.import_common import Function, ImportedModel, Opaque, PendingLayer, RowBuilder, Tensor
+from cnnspec.interop.import_python_calls import PyCalls
+
+MAX_STEPS = 10_000
+_OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Pow: "**",
+        ast.Mod: "%"}
+
+
+@dataclass
+class PyFunction(Function):
+    """A function defined in the script (``def block(x, filters): ...``)."""
+
+    node: ast.FunctionDef
+    defaults: dict[str, Any]
+    env: "Scope"
+
+
+class Scope:
+    """Python variables of the module or of one function call."""
+
+    def __init__(self, parent: "Scope | None" = None) -> None:
+        self.vars: dict[str, Any] = {}
+        self.parent = parent
+
+    def get(self, name: str) -> Any:
+        s: Scope | None = self
+        while s is not None:
+            if name in s.vars:
+                return s.vars[name]
+            s = s.parent
+        raise KeyError(name)
+
+
+class _Return(Exception):
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class PyImporter(PyCalls, RowBuilder):
+    """``PyImporter(text, file).run()`` -> the model the script builds."""
+
+    def __init__(self, text: str, file: str) -> None:
+        RowBuilder.__init__(self, file)
+        PyCalls.__init__(self)
+        try:
+            self.tree = ast.parse(text, filename=file)
+        except SyntaxError as exc:
+            raise SpecError(f"Python syntax error: {exc.msg}", file=file, line=exc.lineno) from exc
+        except (RecursionError, MemoryError) as exc:
+            raise SpecError("nesting too deep for cnnspec import: it reads model code", file=file) from exc
+        self.globals = Scope()
+        self.steps = 0
+        self.depth = 0
+
+    def run(self) -> ImportedModel:
+        self.block(self.tree.body, self.globals)
+        self.train, self.train_notes = self.recorder.section()
+        return self.result()
+
+    # -- statements --------------------------------------------------------------------------------
+    def block(self, body: list[ast.stmt], env: Scope) -> None:
+        for st in body:
+            self.steps += 1
+            if self.steps > MAX_STEPS:
+                raise self.err(f"more than {MAX_STEPS} statements to follow: cnnspec import reads model "
+                               "definitions, not long computations", st.lineno)
+            self.statement(st, env)
+
+    def statement(self, st: ast.stmt, env: Scope) -> None:
+        if isinstance(st, (ast.Import, ast.ImportFrom, ast.Pass, ast.Global, ast.Nonlocal, ast.Break,
+                           ast.Continue, ast.Delete, ast.Assert)):
+            return
+        if isinstance(st, ast.Assign):
+            v = self.eval(st.value, env)
+            for t in st.targets:
+                self.assign(t, v, env)
+        elif isinstance(st, ast.AnnAssign) and st.value is not None:
+            self.assign(st.target, self.eval(st.value, env), env)
+        elif isinstance(st, ast.AugAssign):
+            cur = self.eval(st.target, env) if isinstance(st.target, ast.Name) else Opaque("a target")
+            self.assign(st.target, self.binop(_OPS.get(type(st.op)), cur, self.eval(st.value, env)), env)
+        elif isinstance(st, ast.Expr):
+            self.note_model(None, self.eval(st.value, env))
+        elif isinstance(st, ast.FunctionDef):
+            self.define(st, env)
+        elif isinstance(st, ast.Return):
+            raise _Return(self.eval(st.value, env) if st.value is not None else None)
+        elif isinstance(st, ast.If):
+            self.if_(st, env)
+        elif isinstance(st, ast.For):
+            self.for_(st, env)
+        elif isinstance(st, (ast.With, ast.Try)):
+            self.block(st.body, env)
+        else:
+            self.opaque_statement(st, env)
+
+    def assign(self, target: ast.expr, value: Any, env: Scope) -> None:
+        if isinstance(target, ast.Name):
+            env.vars[target.id] = value
+            self.note_model(target.id, value)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            parts = value if isinstance(value, list) and len(value) == len(target.elts) else None
+            for i, t in enumerate(target.elts):
+                self.assign(t, parts[i] if parts else Opaque("an unpacked value"), env)
+
+    def define(self, st: ast.FunctionDef, env: Scope) -> None:
+        a = st.args
+        params = [p.arg for p in a.posonlyargs + a.args]
+        defaults = {p: self.eval(d, env) for p, d in zip(params[len(params) - len(a.defaults):], a.defaults)}
+        defaults.update({p.arg: self.eval(d, env) for p, d in zip(a.kwonlyargs, a.kw_defaults) if d is not None})
+        env.vars[st.name] = PyFunction(st, defaults, env)
+
+    def if_(self, st: ast.If, env: Scope) -> None:
+        cond = self.eval(st.test, env)
+        if isinstance(cond, (bool, int, float, str)) or cond is None:
+            self.block(st.body if cond else st.orelse, env)
+            return
+        before = self.layer_count()
+        self.block(st.body, env)
+        self.block(st.orelse, env)
+        if self.layer_count() != before:
+            raise self.err("the model depends on a condition cnnspec import cannot decide statically "
+                           f"({getattr(cond, 'what', 'a value')}): write the value in the script", st.lineno)
+
+    def for_(self, st: ast.For, env: Scope) -> None:
+        seq = self.eval(st.iter, env)
+        if not isinstance(seq, list):
+            msg = (f"unsupported Python construct 'for' over {getattr(seq, 'what', 'a value')} around the model "
+                   "definition (loop over a literal list or range)")
+            before = self.layer_count()
+            self.assign(st.target, Opaque("the loop variable of a loop over unknown values"), env)
+            try:
+                self.block(st.body, env)
+            except SpecError as exc:
+                raise self.err(msg, st.lineno) from exc
+            if self.layer_count() != before:
+                raise self.err(msg, st.lineno)
+            return
+        for item in seq:
+            self.assign(st.target, item, env)
+            self.block(st.body, env)
+        self.block(st.orelse, env)
+
+    def opaque_statement(self, st: ast.stmt, env: Scope) -> None:
+        """while, class, match ...: fine when they build no layers."""
+        for node in ast.walk(st):
+            if isinstance(node, ast.Call) and self.builds(node):
+                kind = type(st).__name__.lower().replace("classdef", "class (a subclassed model)")
+                raise self.err(f"unsupported Python construct '{kind}' around the model definition "
+                               "(cnnspec import reads Sequential and functional code)", st.lineno)
+
+    def layer_count(self) -> int:
+        return sum(len(m.rows) for _, m in self.models) + self.pending_rows
+
+    # -- expressions -------------------------------------------------------------------------------
+    def eval(self, node: ast.expr, env: Scope) -> Any:
+        self.depth += 1
+        try:
+            if self.depth > 200:
+                raise self.err("expression nested too deeply for cnnspec import", getattr(node, "lineno", None))
+            return self._eval(node, env)
+        finally:
+            self.depth -= 1
+
+    def _eval(self, node: ast.expr, env: Scope) -> Any:
+        if isinstance(node, ast.Constant):
+            return node.value
+        if isinstance(node, (ast.Tuple, ast.List)):
+            out = []
+            for e in node.elts:
+                if isinstance(e, ast.Starred):
+                    v = self.eval(e.value, env)
+                    out.extend(v if isinstance(v, list) else [Opaque("a starred value")])
+                else:
+                    out.append(self.eval(e, env))
+            return out
+        if isinstance(node, ast.Dict):
+            if any(k is None for k in node.keys):
+                return Opaque("a dict with **")
+            return {self.eval(k, env): self.eval(v, env) for k, v in zip(node.keys, node.values)}
+        if isinstance(node, ast.Name):
+            try:
+                return env.get(node.id)
+            except KeyError:
+                return Opaque(f"'{node.id}' is not a literal defined in this file")
+        if isinstance(node, ast.UnaryOp):
+            v = self.eval(node.operand, env)
+            if isinstance(node.op, ast.USub) and isinstance(v, (int, float)) and not isinstance(v, bool):
+                return -v
+            if isinstance(node.op, ast.Not) and not isinstance(v, Opaque):
+                return not v
+            return Opaque("a unary expression")
+        if isinstance(node, ast.BinOp):
+            return self.binop(_OPS.get(type(node.op)), self.eval(node.left, env), self.eval(node.right, env))
+        if isinstance(node, ast.IfExp):
+            cond = self.eval(node.test, env)
+            if isinstance(cond, Opaque):
+                return Opaque("a conditional expression")
+            return self.eval(node.body if cond else node.orelse, env)
+        if isinstance(node, (ast.Compare, ast.BoolOp)):
+            return self.compare(node, env)
+        if isinstance(node, ast.Subscript):
+            return self.subscript(node, env)
+        if isinstance(node, ast.Call):
+            return self.call(node, env)
+        if isinstance(node, ast.Attribute):
+            return self.attribute(node, env)
+        return Opaque(f"a {type(node).__name__} expression")
+
+    def binop(self, op: str | None, a: Any, b: Any) -> Any:
+        from cnnspec.interop.import_common import arith
+
+        return arith(op, a, b) if op else Opaque("an expression")
+
+    def compare(self, node: ast.expr, env: Scope) -> Any:
+        if isinstance(node, ast.BoolOp):
+            vals = [self.eval(v, env) for v in node.values]
+            if any(isinstance(v, Opaque) for v in vals):
+                return Opaque("a condition")
+            return all(vals) if isinstance(node.op, ast.And) else any(vals)
+        left = self.eval(node.left, env)
+        ops = {ast.Eq: "__eq__", ast.NotEq: "__ne__", ast.Lt: "__lt__", ast.Gt: "__gt__", ast.LtE: "__le__",
+               ast.GtE: "__ge__"}
+        for op, right_node in zip(node.ops, node.comparators):
+            right = self.eval(right_node, env)
+            if isinstance(left, Opaque) or isinstance(right, Opaque) or type(op) not in ops:
+                return Opaque("a comparison")
+            try:
+                ok = getattr(left, ops[type(op)])(right)
+            except TypeError:
+                return Opaque("a comparison")
+            if ok is NotImplemented or not ok:
+                return False if ok is not NotImplemented else Opaque("a comparison")
+            left = right
+        return True
+
+    def subscript(self, node: ast.Subscript, env: Scope) -> Any:
+        base, idx = self.eval(node.value, env), self.eval(node.slice, env)
+        if isinstance(base, (list, dict, str)) and isinstance(idx, (int, str)) and not isinstance(idx, bool):
+            try:
+                return base[idx]
+            except (IndexError, KeyError, TypeError):
+                return Opaque("an index out of range")
+        return Opaque("an indexing expression")
+
+    def call_function(self, f: PyFunction, node: ast.Call, env: Scope) -> Any:
+        a = f.node.args
+        params = [p.arg for p in a.posonlyargs + a.args] + [p.arg for p in a.kwonlyargs]
+        local = Scope(f.env)
+        local.vars.update(f.defaults)
+        for p, arg in zip(params, node.args):
+            local.vars[p] = self.eval(arg, env)
+        if len(node.args) > len(params):
+            raise self.err(f"{f.node.name}() takes {len(params)} arguments, called with {len(node.args)}",
+                           node.lineno)
+        for kw in node.keywords:
+            if kw.arg is None or kw.arg not in params:
+                raise self.err(f"{f.node.name}() has no parameter '{kw.arg}'", kw.value.lineno)
+            local.vars[kw.arg] = self.eval(kw.value, env)
+        missing = [p for p in params if p not in local.vars]
+        if missing:
+            raise self.err(f"{f.node.name}() called without '{missing[0]}'", node.lineno)
+        self.call_depth += 1
+        if self.call_depth > 50:
+            raise self.err("functions call each other more than 50 deep", node.lineno)
+        try:
+            self.block(f.node.body, local)
+            return None
+        except _Return as r:
+            return r.value
+        finally:
+            self.call_depth -= 1
