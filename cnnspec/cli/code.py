@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from cnnspec.errors import CnnspecError
+from cnnspec.util import split_variant
 from cnnspec.cli.app import app, err_console
 
 
@@ -43,7 +44,7 @@ def code_cmd(
     from cnnspec.spec.loader import load_spec
 
     if out is not None:
-        _refuse_input(out, spec.split("#")[0])
+        _refuse_input(out, str(split_variant(spec)[0]))
     _write(generate(load_spec(spec), lang.value), out)
     return 0
 

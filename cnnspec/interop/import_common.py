@@ -12,7 +12,8 @@ from pydantic import ValidationError
 
 from cnnspec.errors import SpecError
 from cnnspec.layers import LAYER_CLASSES, Layer
-from cnnspec.spec.loader import INPUT, _Expander, suggest
+from cnnspec.spec.loader import INPUT, _Expander
+from cnnspec.util import suggest
 from cnnspec.spec.yamlio import LineDict
 
 #: Options that give the model's input shape when written on the first layer (Keras 2 style).

@@ -10,7 +10,8 @@ from typing import Any
 from cnnspec.interop.import_common import (
     PY_NAMES, ImportedModel, Opaque, PendingLayer, Tensor, as_shape, layer_class, next_name, positional)
 from cnnspec.interop.import_train import TrainRecorder, loss_value, optimizer_value, snake
-from cnnspec.spec.loader import INPUT, suggest
+from cnnspec.spec.loader import INPUT
+from cnnspec.util import suggest
 
 _MODEL_METHODS = {"compile", "fit", "fit_generator", "evaluate", "predict", "summary", "save", "save_weights",
                   "load_weights", "build", "export", "to_json", "get_config", "count_params", "get_layer",

@@ -12,7 +12,7 @@ from cnnspec.interop.import_common import (
     R_NAMES, Function, ImportedModel, Opaque, PendingLayer, RowBuilder, Tensor, as_shape, arith, layer_class)
 from cnnspec.interop.import_r_calls import RCalls
 from cnnspec.interop.r_parser import RParser
-from cnnspec.spec.loader import suggest
+from cnnspec.util import suggest
 
 MAX_CALLS = 10_000  # statements run, with unrolled loops and function calls: stops runaway code
 
