@@ -13,9 +13,13 @@ import typer
 from rich.table import Table
 
 from cnnspec.errors import CnnspecError
+from cnnspec.deploy.images import DEFAULT_MAX_PIXELS
 from cnnspec.cli.app import app, console, emit_json, err_console
 
 DEVICE_HELP = "auto (TensorRT/CUDA if they really start, else CPU with a one-line notice), cpu, cuda, tensorrt"
+ENGINE_HELP = ("auto (a GPU that really starts, else the fastest installed CPU engine, measured once per model "
+               "file and CPU and announced in one line), onnxruntime, openvino")
+PRECISION_HELP = "auto (an engine may compute in bf16, measured and reported) or fp32 (forbids it)"
 
 
 def _warn(line: str) -> None:
@@ -77,7 +81,7 @@ def export(
                           file=str(output))
 
 
-def _predict_keras(model_path: Path, images: List[Path]):
+def _predict_keras(model_path: Path, images: List[Path], max_pixels: int):
     """Probabilities from a RUN_DIR / .keras model (Keras imported lazily)."""
     import numpy as np
 
@@ -87,7 +91,7 @@ def _predict_keras(model_path: Path, images: List[Path]):
     model, meta, _ = load_keras(model_path)
     if meta.get("warning"):
         _warn(meta["warning"])
-    x = np.stack([preprocess_image(p, meta["input_shape"]) for p in images])
+    x = np.stack([preprocess_image(p, meta["input_shape"], max_pixels=max_pixels) for p in images])
     x = x * np.float32(meta["scale"]) + np.float32(meta["offset"])
     probs = np.asarray(model(x, training=False))
     return probs, meta["class_names"], {"engine": "keras", "device": "tensorflow"}
@@ -99,24 +103,27 @@ def predict(
     images: List[Path] = typer.Argument(..., help="Image files (PNG, JPEG, ...; any size, RGB or gray)"),
     top: int = typer.Option(3, "--top", "-k", min=1, help="How many classes to show per image"),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-    threads: Optional[int] = typer.Option(None, "--threads", help="onnxruntime intra-op threads"),
+    engine: str = typer.Option("auto", "--engine", help=ENGINE_HELP),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Engine intra-op threads"),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=1,
+                                   help="Largest image (width x height) decoded"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """Classify images with an exported .onnx model (no TensorFlow) or a Keras model."""
     import numpy as np
 
-    from cnnspec.deploy.runtime import preprocess_image
-
     if model.suffix == ".onnx":
         from cnnspec.deploy.runtime import OnnxModel
 
-        m = OnnxModel(model, device=device, threads=threads, on_notice=_notice)
+        m = OnnxModel(model, device=device, threads=threads, engine=engine, precision=precision,
+                      max_pixels=max_pixels, on_notice=_notice)
         if m.warning:
             _warn(m.warning)
-        probs = m.predict(np.stack([preprocess_image(p, m.input_shape) for p in images]))
-        names, run = m.class_names, {"engine": "onnxruntime", "device": m.device}
+        probs = m.predict(np.stack([m.load_image(p) for p in images]))
+        names, run = m.class_names, {"engine": m.engine, "device": m.device, "precision": m.precision}
     elif model.is_dir() or model.suffix == ".keras":
-        probs, names, run = _predict_keras(model, images)
+        probs, names, run = _predict_keras(model, images, max_pixels)
     else:
         from cnnspec.errors import ModelFileError
 
@@ -195,20 +202,39 @@ def bench(
 def serve(
     model: Path = typer.Argument(..., help="model.onnx"),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (default: loopback only)"),
-    port: int = typer.Option(8000, "--port", min=0, max=65535),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port (0: a free one, printed)"),
+    engine: str = typer.Option("auto", "--engine", help=ENGINE_HELP),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-    threads: Optional[int] = typer.Option(None, "--threads", help="onnxruntime intra-op threads"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Engine intra-op threads"),
     max_body: int = typer.Option(10 * 1024 * 1024, "--max-body", min=1, help="Largest accepted request body (bytes)"),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=1,
+                                   help="Largest image (width x height) decoded; larger ones get 413"),
+    max_batch: int = typer.Option(64, "--max-batch", min=1,
+                                  help="Dynamic batching: most examples per engine call (1: no batching)"),
+    max_wait_ms: float = typer.Option(2.0, "--max-wait-ms", min=0, max=10000,
+                                      help="Dynamic batching: longest wait for a batch to fill (ms)"),
+    max_concurrent: int = typer.Option(64, "--max-concurrent", min=1,
+                                       help="Requests read and decoded at once (others wait unread)"),
+    decode_workers: int = typer.Option(2, "--decode-workers", min=1, help="Threads decoding images and JSON"),
 ) -> None:
     """Serve an .onnx model over HTTP: GET /health, GET /metadata, POST /predict."""
     from cnnspec.deploy.runtime import OnnxModel
-    from cnnspec.deploy.serve import run
+    from cnnspec.deploy.serve import ServerLimits, run
 
     if model.suffix != ".onnx":
         raise CnnspecError("serve takes an .onnx model (run `cnnspec export` first)", file=str(model))
-    # Requests run concurrently on uvicorn's thread pool: no spin-waiting worker threads.
-    m = OnnxModel(model, device=device, threads=threads, spinning=False, on_notice=_notice)
+    limits = ServerLimits(max_body=max_body, max_pixels=max_pixels, max_concurrent=max_concurrent,
+                          decode_workers=decode_workers, max_batch=max_batch, max_wait_ms=max_wait_ms)
+    limits.check()
+    # Requests share the cores with the decode threads: no spin-waiting worker threads.
+    m = OnnxModel(model, device=device, threads=threads, engine=engine, precision=precision, spinning=False,
+                  max_pixels=max_pixels, on_notice=_notice)
     if m.warning:
         _warn(m.warning)
-    err_console.print(f"serving {model.name} on http://{host}:{port} ({m.device}); Ctrl-C to stop", markup=False)
-    run(m, host=host, port=port, max_body=max_body)
+
+    def serving(url: str) -> None:
+        err_console.print(f"serving {model.name} on {url} ({m.engine}, {m.device}, {m.precision}; "
+                          f"batching up to {max_batch} within {max_wait_ms:g} ms); Ctrl-C to stop", markup=False)
+
+    run(m, host=host, port=port, limits=limits, on_serving=serving)

@@ -19,8 +19,6 @@ import warnings
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
 from cnnspec.errors import DataError
 
 #: Largest image (width x height) decoded by default; ``--max-pixels`` changes it.
@@ -60,13 +58,14 @@ def check_image_size(img, max_pixels: int, name: str | None = None) -> None:
 
 def _to_8bit(img):
     """16-bit gray -> 8-bit gray by scaling (``round(v / 257)``), everything else unchanged."""
+    import numpy as np
     from PIL import Image
 
     if img.mode not in _SIXTEEN_BIT_MODES:
         return img
     arr = np.asarray(img, dtype=np.float64)
     arr = np.clip(np.round(arr / 257.0), 0, 255).astype(np.uint8)
-    return Image.fromarray(arr, mode="L")
+    return Image.fromarray(arr)
 
 
 def _convert(img, mode: str, size: tuple[int, int]):
@@ -86,12 +85,13 @@ def _convert(img, mode: str, size: tuple[int, int]):
 
 
 def preprocess_image(image, input_shape: Sequence[int], *,
-                     max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+                     max_pixels: int = DEFAULT_MAX_PIXELS):
     """A path, bytes or PIL image -> raw (H, W, C) float32 pixels (0..255) for ``input_shape``.
 
     Raises :class:`ImageTooLarge` (before decoding) above ``max_pixels`` and
     :class:`InputError` for anything that is not a readable image.
     """
+    import numpy as np
     from PIL import Image, UnidentifiedImageError
 
     if len(input_shape) != 3:
