@@ -97,7 +97,7 @@ def test_functional_model_is_stripped_too(tmp_path):
     import keras
     from keras import layers
 
-    from cnnspec.keras.export import keras_to_onnx, strip_training_layers
+    from cnnspec.keras.export import export_keras, strip_training_layers
 
     inp = keras.Input((8, 8, 1))
     x = layers.RandomFlip("horizontal")(inp)
@@ -115,8 +115,9 @@ def test_functional_model_is_stripped_too(tmp_path):
     conv = [l for l in model.layers if isinstance(l, layers.Conv2D)][0]
     assert any(l is conv for l in stripped.layers)
     meta = {"class_names": ["a", "b", "c"], "input_shape": [8, 8, 1], "scale": 1.0, "offset": 0.0}
-    rep = keras_to_onnx(model, tmp_path / "f.onnx", meta)
-    assert rep["metadata"]["class_names"] == ["a", "b", "c"]
+    rep = export_keras(model, meta, tmp_path / "f.onnx")
+    assert rep["metadata"]["class_names"] == ["a", "b", "c"] and rep["parity"]["ok"]
+    assert rep["dropped_layers"] == dropped
 
 
 def test_opset_option(art, tmp_path):
@@ -141,15 +142,47 @@ def test_cli_export_json_and_table(art, tmp_path, capsys):
     assert "argmax agreement" in out and "100.00%" in out and "max |keras - onnx|" in out
 
 
-def test_cli_export_failing_parity_exits_1(art, tmp_path, capsys, monkeypatch):
-    import cnnspec.keras.export as ex
+def test_cli_export_failing_parity_exits_1_and_keeps_the_previous_file(art, tmp_path, capsys, monkeypatch):
+    import cnnspec.keras.onnx_target as target
 
-    monkeypatch.setattr(ex, "check_parity", lambda *a, **k: {
+    out_path = tmp_path / "p.onnx"
+    out_path.write_bytes(b"the previous export")
+    monkeypatch.setattr(target, "check_parity", lambda *a, **k: {
         "n": 8, "max_abs_diff": 0.25, "argmax_agreement": 0.875, "atol": 1e-5, "ok": False})
-    code, out, err = _run_cli(["export", str(art.run), "-o", str(tmp_path / "p.onnx")], capsys)
+    code, out, err = _run_cli(["export", str(art.run), "-o", str(out_path)], capsys)
     assert code == 1
     lines = [ln for ln in err.strip().splitlines() if ln.strip()]
     assert len(lines) == 1 and "parity check failed" in lines[0] and "87.50%" in lines[0]
+    assert "argmax agreement" in out  # the parity table is still shown
+    assert out_path.read_bytes() == b"the previous export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.onnx"]  # no temporary file left
+
+
+def test_converter_failure_keeps_the_previous_file(art, tmp_path, capsys, monkeypatch):
+    import cnnspec.keras.onnx_target as target
+
+    out_path = tmp_path / "c.onnx"
+    out_path.write_bytes(b"the previous export")
+
+    def broken(self, inference, path, meta, **kw):
+        with open(path, "wb") as fh:
+            fh.write(b"half a file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(target.OnnxTarget, "convert", broken)
+    code, out, err = _run_cli(["export", str(art.run), "-o", str(out_path)], capsys)
+    assert code == 2 and "No space left" in err and len(err.strip().splitlines()) == 1
+    assert out_path.read_bytes() == b"the previous export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.onnx"]
+
+
+def test_output_that_is_an_input_is_refused(art, tmp_path, capsys):
+    link = tmp_path / "model.onnx"
+    link.symlink_to(art.keras_path)
+    before = art.keras_path.read_bytes()
+    code, out, err = _run_cli(["export", str(art.run), "-o", str(link)], capsys)
+    assert code == 2 and "overwrite the input" in err
+    assert art.keras_path.read_bytes() == before
 
 
 def test_bare_keras_without_sidecar_warns_and_uses_defaults(art, tmp_path, capsys):

@@ -315,3 +315,92 @@ def test_cli_bench_onnx_only_without_tensorflow(art):
     o = out["onnxruntime"]
     assert o["latency_ms_p50"] > 0 and o["latency_ms_p95"] >= o["latency_ms_p50"]
     assert o["throughput_ips"] > 0 and o["throughput_batch"] == 16 and "keras" not in out
+
+
+# ---- hostile files (issue 9) -------------------------------------------------------------
+
+def _with_meta(art, tmp_path, **changes):
+    import onnx
+
+    m = onnx.load(str(art.onnx))
+    props = {p.key: p.value for p in m.metadata_props}
+    meta = json.loads(props["cnnspec"])
+    meta.update(changes)
+    del m.metadata_props[:]
+    e = m.metadata_props.add()
+    e.key, e.value = "cnnspec", json.dumps(meta) if not isinstance(changes.get("raw"), str) else changes["raw"]
+    p = tmp_path / "lying.onnx"
+    onnx.save(m, str(p))
+    return p
+
+
+@pytest.mark.parametrize("changes, msg", [
+    ({"input_shape": [30000, 30000, 1]}, "does not match the graph's input"),
+    ({"input_shape": [28, 28]}, "does not match the graph's input"),
+    ({"input_shape": "big"}, "input_shape"),
+    ({"scale": float("nan")}, "scale must be a finite number"),
+    ({"offset": float("inf")}, "offset must be a finite number"),
+    ({"scale": "1/255"}, "scale must be a finite number"),
+    ({"class_names": ["a", "b"]}, "class names"),
+])
+def test_metadata_is_checked_against_the_graph(art, tmp_path, changes, msg):
+    from cnnspec.deploy.runtime import OnnxModel
+
+    p = _with_meta(art, tmp_path, **changes)
+    with pytest.raises(ModelFileError, match=msg) as exc:
+        OnnxModel(p, device="cpu", on_notice=None)
+    assert "\n" not in str(exc.value) and "lying.onnx" in str(exc.value)
+
+
+def test_cli_predict_with_lying_metadata_is_one_line_exit_2(art, tmp_path):
+    p = _with_meta(art, tmp_path, input_shape=[30000, 30000, 1])
+    res = run_without_tf(f"from cnnspec.cli import main; main(['predict', {str(p)!r}, {str(art.images[0])!r}, "
+                         "'--engine', 'onnxruntime'])")
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "does not match the graph's input" in lines[0]
+
+
+def test_sixteen_bit_png_is_scaled_not_clipped(model, art, tmp_path):
+    from PIL import Image
+
+    gray = art.x_test[0, ..., 0] if art.x_test.shape[-1] == 1 else art.x_test[0].mean(-1)
+    gray = np.asarray(gray, dtype=np.uint8)
+    p8, p16 = tmp_path / "eight.png", tmp_path / "sixteen.png"
+    Image.fromarray(gray).save(p8)
+    Image.fromarray(gray.astype(np.uint16) * 257).save(p16)
+    assert Image.open(p16).mode.startswith("I")  # really a 16-bit file
+    np.testing.assert_array_equal(model.load_image(p8), model.load_image(p16))
+    assert model.predict_images([p8], top=3) == model.predict_images([p16], top=3)
+    assert model.load_image(p16).max() <= 255
+
+
+def test_image_above_the_pixel_limit_is_refused_before_decoding(art, tmp_path):
+    from PIL import Image
+
+    from cnnspec.deploy.runtime import ImageTooLarge, OnnxModel
+
+    big = tmp_path / "bomb.png"
+    Image.new("L", (3000, 2000), 0).save(big, optimize=True)  # a few KB on disk, 6 MP decoded
+    assert big.stat().st_size < 100_000
+    m = OnnxModel(art.onnx, device="cpu", max_pixels=5_000_000, on_notice=None)
+    with pytest.raises(ImageTooLarge, match="3000x2000"):
+        m.load_image(big)
+    # Pillow's own bomb check fires earlier for absurd sizes: still our one-line error
+    with pytest.raises(ImageTooLarge):
+        m.load_image(_png_header_only(20000, 20000))
+    res = run_without_tf(f"from cnnspec.cli import main; main(['predict', {str(art.onnx)!r}, {str(big)!r}, "
+                         "'--engine', 'onnxruntime', '--device', 'cpu', '--max-pixels', '1000000'])")
+    assert res.returncode == 2 and "above the limit" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def _png_header_only(w: int, h: int) -> bytes:
+    """A PNG whose header claims w x h (its data is a tiny valid zlib stream)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b"")

@@ -39,46 +39,77 @@ def export(
     opset: Optional[int] = typer.Option(None, "--opset", help="ONNX opset (default: tf2onnx's, 15)"),
     data: Optional[str] = typer.Option(None, "--data", help="Dataset whose test split is used for the parity check "
                                                             "(default: deterministic random inputs)"),
-    limit: int = typer.Option(512, "--limit", help="Number of parity inputs"),
+    limit: int = typer.Option(512, "--limit", min=1, help="Number of parity inputs"),
+    quantize: Optional[str] = typer.Option(None, "--quantize", help="int8: static QDQ quantization with an "
+                                                                    "accuracy gate (needs --calibrate)"),
+    calibrate: Optional[str] = typer.Option(None, "--calibrate", help="Dataset: its training split calibrates, "
+                                                                      "its test split gates the INT8 model"),
+    calibration_size: int = typer.Option(256, "--calibration-size", min=1,
+                                         help="Calibration images drawn from the training split"),
+    max_accuracy_drop: float = typer.Option(0.5, "--max-accuracy-drop", min=-100, max=100,
+                                            help="INT8 gate: largest test-accuracy drop vs fp32, in points"),
+    rewrite: bool = typer.Option(True, "--rewrite/--no-rewrite", help="Exact graph rewrites (parity-checked)"),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
 ) -> None:
-    """Export a trained Keras model to ONNX, embed its metadata and check parity."""
-    from cnnspec.keras.export import ParityError, export_model
+    """Export a trained Keras model to ONNX (optionally INT8), embed its metadata, check parity.
+
+    Nothing is written under the output name unless every check passes."""
+    from cnnspec.keras.export import export_model
 
     if output.suffix != ".onnx":
         raise CnnspecError("output file must end in .onnx", file=str(output))
     if opset is not None and not 9 <= opset <= 18:
         raise CnnspecError(f"--opset {opset} is outside the range tf2onnx supports here (9..18)")
-    rep = export_model(model, output, opset=opset, data=data, limit=limit)
+    if quantize is not None and quantize != "int8":
+        raise CnnspecError(f"--quantize {quantize}: only int8 is supported")
+    if quantize is None and calibrate is not None:
+        raise CnnspecError("--calibrate is only used with --quantize int8")
+    try:
+        rep = export_model(model, output, opset=opset, data=data, limit=limit, rewrite=rewrite,
+                           quantize=quantize, calibrate=calibrate, calibration_size=calibration_size,
+                           max_accuracy_drop=max_accuracy_drop)
+    except CnnspecError as exc:
+        if getattr(exc, "report", None):
+            _export_report(exc.report, as_json)
+        raise
+    _export_report(rep, as_json)
+
+
+def _export_report(rep: dict, as_json: bool) -> None:
     if rep.get("warning"):
         _warn(rep["warning"])
-    par = rep["parity"]
     if as_json:
         emit_json(rep)
-    else:
-        md = rep["metadata"]
-        console.print(f"exported {rep['keras']} -> {rep['onnx']} "
+        return
+    md, par = rep["metadata"], rep["parity"]
+    if "size_bytes" in rep:
+        console.print(f"exported {rep.get('keras', 'model')} -> {rep['output']} "
                       f"({rep['size_bytes'] / 1024:.1f} KiB, opset {md['opset']}, "
                       f"input '{md['input_name']}' [batch, {', '.join(map(str, md['input_shape']))}], "
                       f"output '{md['output_name']}' [batch, {len(md['class_names'])}])", markup=False)
-        if rep["dropped_layers"]:
-            console.print(f"removed training-only layers: {', '.join(rep['dropped_layers'])}")
-        t = Table(title=f"parity on {par['source']}")
-        t.add_column("check")
-        t.add_column("value", justify="right")
-        t.add_column("required", justify="right")
-        t.add_column("ok")
-        diff_ok = par["max_abs_diff"] <= par["atol"]
-        agree_ok = par["argmax_agreement"] == 1.0
-        t.add_row("max |keras - onnx|", f"{par['max_abs_diff']:.2e}", f"<= {par['atol']:.0e}",
-                  "[green]yes[/]" if diff_ok else "[red]NO[/]")
-        t.add_row("argmax agreement", f"{par['argmax_agreement'] * 100:.2f}%", "100%",
-                  "[green]yes[/]" if agree_ok else "[red]NO[/]")
-        console.print(t)
-    if not par["ok"]:
-        raise ParityError(f"parity check failed: max abs diff {par['max_abs_diff']:.3g} "
-                          f"(limit {par['atol']:.0e}), argmax agreement {par['argmax_agreement'] * 100:.2f}%",
-                          file=str(output))
+    if rep.get("dropped_layers"):
+        console.print(f"removed training-only layers: {', '.join(rep['dropped_layers'])}", markup=False)
+    if rep.get("rewrites"):
+        console.print("graph rewrites: " + ", ".join(f"{k} x{v}" for k, v in rep["rewrites"].items()), markup=False)
+    t = Table(title=f"parity on {par['source']}")
+    for col in ("check", "value", "required", "ok"):
+        t.add_column(col, justify="left" if col == "check" else "right")
+    t.add_row("max |keras - onnx|", f"{par['max_abs_diff']:.2e}", f"<= {par['atol']:.0e}",
+              _ok(par["max_abs_diff"] <= par["atol"]))
+    t.add_row("argmax agreement", f"{par['argmax_agreement'] * 100:.2f}%", "100%", _ok(par["argmax_agreement"] == 1.0))
+    q = rep.get("quantization")
+    if q and q.get("gate"):
+        g = q["gate"]
+        t.add_section()
+        t.add_row(f"INT8 top-1 agreement ({g['dataset']} test, {g['n']})", f"{g['top1_agreement'] * 100:.2f}%", "", "")
+        t.add_row("test accuracy fp32 -> int8", f"{g['accuracy_fp32'] * 100:.2f}% -> {g['accuracy_int8'] * 100:.2f}%",
+                  "", "")
+        t.add_row("accuracy change", f"{g['delta_pt']:+.2f} pt", f">= -{g['max_drop_pt']:g} pt", _ok(g["passed"]))
+    console.print(t)
+
+
+def _ok(flag: bool) -> str:
+    return "[green]yes[/]" if flag else "[red]NO[/]"
 
 
 def _predict_keras(model_path: Path, images: List[Path], max_pixels: int):

@@ -25,9 +25,9 @@ import numpy as np
 
 from cnnspec.errors import CnnspecError, ModelFileError
 from cnnspec.deploy.images import DEFAULT_MAX_PIXELS, ImageTooLarge, InputError, preprocess_image
+from cnnspec.runs.modelmeta import METADATA_KEY
 from cnnspec.deploy.ort_engine import DEVICES, DeviceError, _captured_fds, open_session  # noqa: F401
 
-METADATA_KEY = "cnnspec"
 #: Largest example (values) accepted when the graph leaves input dimensions symbolic: 16 M floats.
 MAX_INPUT_ELEMENTS = 1 << 24
 

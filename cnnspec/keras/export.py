@@ -1,38 +1,38 @@
-"""Keras 3 model -> ONNX, with cnnspec metadata embedded and a parity check.
+"""Keras 3 model -> a verified deployment file (ONNX today), written atomically.
 
-Pipeline (:func:`export_model`):
+Pipeline (:func:`export_model` for a run directory / ``.keras``, :func:`export_keras` for a model
+in memory, e.g. an ensemble):
 
 1. load the ``.keras`` model and its sidecar metadata (:mod:`cnnspec.runs.modelmeta`);
 2. strip training-only layers (``Random*`` augmentation, ``Dropout`` & co., all identity
    at inference) by rebuilding the layer graph around the *same* trained layer objects;
-3. call the model once and export it with Keras's own ``model.export(path,
-   format="onnx", opset_version=N)`` (Keras hands ``opset_version`` to
-   ``tf2onnx.convert.from_function(opset=N)``; ``None`` means tf2onnx's default, 15);
-4. post-process with ``onnx``: the single input is renamed ``input`` and its first
-   dimension becomes the symbolic ``batch``; the single output is renamed
-   ``probabilities`` (also batch-dynamic); the metadata JSON goes into
-   ``metadata_props["cnnspec"]``; ``onnx.checker.check_model`` must pass;
-5. parity: onnxruntime (CPU) vs ``model(x, training=False)`` on real or random inputs.
+3. the export target for the output's suffix (:data:`TARGETS`; ``.onnx`` ->
+   :mod:`cnnspec.keras.onnx_target`) writes a temporary file beside the output and verifies it
+   against the Keras model (parity); optionally the file is quantized
+   (:mod:`cnnspec.deploy.quantize`) and must pass its accuracy gate;
+4. only then is the temporary file fsynced and renamed over the output: a failed export (parity,
+   gate, converter error, full disk, Ctrl-C) leaves any previous file at the output untouched
+   and no temporary file behind.
 
 TensorFlow / Keras / onnxruntime are imported inside the functions that need them.
 """
 from __future__ import annotations
 
 import contextlib
-import io
-import json
-import warnings
+import importlib
+import os
+import secrets
 from pathlib import Path
 
 import numpy as np
 
 from cnnspec.errors import CnnspecError, ModelFileError
+from cnnspec.keras.onnx_target import (INPUT_NAME, OUTPUT_NAME, PARITY_ATOL, check_parity,  # noqa: F401
+                                       postprocess_onnx)
 
-INPUT_NAME = "input"
-OUTPUT_NAME = "probabilities"
-BATCH_DIM = "batch"
-METADATA_KEY = "cnnspec"
-PARITY_ATOL = 1e-5
+#: Export targets by name: "module:Class" (imported when used), and the suffix that selects them.
+TARGETS = {"onnx": ("cnnspec.keras.onnx_target:OnnxTarget", ".onnx")}
+
 
 # Layer classes that do nothing at inference and are removed before export.
 _DROP_PREFIXES = ("Random",)
@@ -41,9 +41,16 @@ _DROP_CLASSES = {"Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDrop
 
 
 class ParityError(CnnspecError):
-    """Exported ONNX model disagrees with the Keras model (a check that failed: exit 1)."""
+    """The exported file disagrees with the Keras model (a check that failed: exit 1).
+
+    ``report`` holds the export report (with ``"parity"``); nothing was written under the output name.
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str, *, report: dict | None = None, **kw) -> None:
+        super().__init__(message, **kw)
+        self.report = report or {}
 
 
 def is_training_only(layer) -> bool:
@@ -53,6 +60,7 @@ def is_training_only(layer) -> bool:
 
 
 def _quiet_tf() -> None:
+    """Import TensorFlow, Keras and tf2onnx once, without their start-up noise."""
     from cnnspec.keras.util import import_keras_quietly
 
     import_keras_quietly(with_tf2onnx=True)
@@ -74,7 +82,7 @@ def load_keras(path: str | Path):
     except Exception as exc:  # noqa: BLE001 - any failure is "not a loadable model"
         msg = " ".join(str(exc).split())[:160]
         raise ModelFileError(f"not a loadable Keras model ({type(exc).__name__}: {msg})",
-                             file=str(keras_path)) from None
+                             file=str(keras_path)) from exc
     shape = model_input_shape(model)
     out_shape = model.outputs[0].shape if getattr(model, "outputs", None) else model.output_shape
     meta = complete_meta(meta, num_classes=int(out_shape[-1]), input_shape=shape)
@@ -165,165 +173,6 @@ def _is_functional(model) -> bool:
     return isinstance(model, Functional)
 
 
-def _rename_value(graph, old: str, new: str) -> None:
-    for node in graph.node:
-        for i, name in enumerate(node.input):
-            if name == old:
-                node.input[i] = new
-        for i, name in enumerate(node.output):
-            if name == old:
-                node.output[i] = new
-    for vi in graph.value_info:
-        if vi.name == old:
-            vi.name = new
-
-
-def _set_batch_dim(value_info) -> None:
-    dims = value_info.type.tensor_type.shape.dim
-    if len(dims):
-        dims[0].ClearField("dim_value")
-        dims[0].dim_param = BATCH_DIM
-
-
-def postprocess_onnx(onnx_path: str | Path, meta: dict) -> dict:
-    """Rename input/output, make the batch dimension symbolic, embed metadata, check.
-
-    Returns the metadata dict that was embedded.
-    """
-    import onnx
-
-    model = onnx.load(str(onnx_path))
-    graph = model.graph
-    inits = {i.name for i in graph.initializer}
-    inputs = [i for i in graph.input if i.name not in inits]
-    if len(inputs) != 1 or len(graph.output) != 1:
-        raise ModelFileError(f"expected 1 input and 1 output, got {len(inputs)} and "
-                             f"{len(graph.output)}", file=str(onnx_path))
-    if inputs[0].name != INPUT_NAME:
-        old = inputs[0].name
-        _rename_value(graph, old, INPUT_NAME)
-        inputs[0].name = INPUT_NAME
-    if graph.output[0].name != OUTPUT_NAME:
-        old = graph.output[0].name
-        _rename_value(graph, old, OUTPUT_NAME)
-        graph.output[0].name = OUTPUT_NAME
-    _set_batch_dim(inputs[0])
-    _set_batch_dim(graph.output[0])
-
-    _static_reshapes(model)
-    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=None)
-    full = dict(meta)
-    full.update({"opset": opset, "input_name": INPUT_NAME, "output_name": OUTPUT_NAME})
-    embedded = {k: full.get(k) for k in EMBEDDED_KEYS}
-    del model.metadata_props[:]
-    entry = model.metadata_props.add()
-    entry.key = METADATA_KEY
-    entry.value = json.dumps(embedded)
-    model.producer_name = "cnnspec"
-    model.doc_string = (f"cnnspec export of {meta.get('spec_name') or 'a Keras model'}; "
-                        f"metadata JSON in metadata_props['{METADATA_KEY}']")
-    onnx.checker.check_model(model, full_check=True)
-    onnx.save(model, str(onnx_path))
-    return embedded
-
-
-def _static_reshapes(model) -> int:
-    """Replace run-time computed Reshape targets (tf2onnx's Flatten: Shape/Gather/Cast/
-    Slice/Concat/Cast) by a constant ``[-1, d1, ...]`` when the target only depends on the
-    batch size. The shapes are observed by running the graph at batch 1 and 2 with
-    onnxruntime; the dead shape arithmetic is then removed. Saves ~6 tiny kernel launches
-    per call (noticeable at batch 1). The parity check afterwards covers the rewrite.
-    Returns the number of Reshape nodes rewritten.
-    """
-    import onnx
-    import onnxruntime as ort
-    from onnx import helper, numpy_helper
-
-    graph = model.graph
-    inits = {i.name for i in graph.initializer}
-    consts = inits | {o for n in graph.node if n.op_type == "Constant" for o in n.output}
-    targets = [n for n in graph.node if n.op_type == "Reshape" and len(n.input) > 1
-               and n.input[1] not in consts]
-    if not targets:
-        return 0
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
-    known = {o.name for o in probe.graph.output}
-    for n in targets:
-        if n.output[0] not in known:
-            probe.graph.output.append(helper.make_empty_tensor_value_info(n.output[0]))
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    try:
-        sess = ort.InferenceSession(probe.SerializeToString(), so, providers=["CPUExecutionProvider"])
-        inp = sess.get_inputs()[0]
-        shape = [d if isinstance(d, int) else 1 for d in inp.shape[1:]]
-        names = [n.output[0] for n in targets]
-        seen = [sess.run(names, {inp.name: np.zeros((b, *shape), np.float32)}) for b in (1, 2)]
-    except Exception:  # noqa: BLE001 - an optimisation only: keep the graph as it is
-        return 0
-    done = 0
-    for i, node in enumerate(targets):
-        s1, s2 = seen[0][i].shape, seen[1][i].shape
-        if len(s1) < 1 or s1[0] != 1 or s2[0] != 2 or s1[1:] != s2[1:]:
-            continue
-        name = node.output[0] + "__static_shape"
-        graph.initializer.append(numpy_helper.from_array(np.array([-1, *s1[1:]], np.int64), name))
-        node.input[1] = name
-        done += 1
-    # Drop nodes whose outputs nobody uses any more.
-    while True:
-        used = {x for n in graph.node for x in n.input} | {o.name for o in graph.output}
-        dead = [n for n in graph.node if not any(o in used for o in n.output)]
-        if not dead:
-            break
-        for n in dead:
-            graph.node.remove(n)
-    used = {x for n in graph.node for x in n.input}
-    for init in [i for i in graph.initializer if i.name not in used]:
-        graph.initializer.remove(init)
-    return done
-
-
-EMBEDDED_KEYS = ("class_names", "input_shape", "scale", "offset", "spec_name", "spec_fingerprint",
-                 "cnnspec_version", "keras_version", "opset", "input_name", "output_name")
-
-
-def keras_to_onnx(model, onnx_path: str | Path, meta: dict, *, opset: int | None = None) -> dict:
-    """Strip, export and post-process ``model``; returns a report dict."""
-    _quiet_tf()
-    import keras
-
-    from cnnspec import __version__
-
-    shape = model_input_shape(model)
-    inference, dropped = strip_training_layers(model)
-    # Keras's ONNX export needs a model that has been called at least once.
-    inference(np.zeros((1, *shape), dtype="float32"), training=False)
-    onnx_path = Path(onnx_path)
-    if onnx_path.parent and not onnx_path.parent.exists():
-        raise ModelFileError("output directory does not exist", file=str(onnx_path))
-    sink = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(sink), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            inference.export(str(onnx_path), format="onnx", verbose=False, opset_version=opset)
-    except CnnspecError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        msg = " ".join(str(exc).split())[:200]
-        raise CnnspecError(f"ONNX export failed ({type(exc).__name__}: {msg})",
-                           file=str(onnx_path)) from None
-    meta = dict(meta)
-    meta.setdefault("cnnspec_version", None)
-    meta["cnnspec_version"] = meta.get("cnnspec_version") or __version__
-    meta["keras_version"] = keras.__version__
-    embedded = postprocess_onnx(onnx_path, meta)
-    return {"onnx": str(onnx_path), "dropped_layers": dropped, "metadata": embedded,
-            "inference_model": inference}
-
-
 def parity_inputs(meta: dict, *, data: str | None = None, limit: int = 512,
                   seed: int = 0) -> tuple[np.ndarray, str]:
     """Raw (unscaled) inputs for the parity check and a description of their source."""
@@ -344,45 +193,123 @@ def parity_inputs(meta: dict, *, data: str | None = None, limit: int = 512,
     return x, f"random uint8-range inputs ({len(x)}, seed {seed})"
 
 
-def check_parity(model, onnx_path: str | Path, x_raw: np.ndarray, meta: dict,
-                 batch_size: int = 256) -> dict:
-    """Max |keras - onnx| and argmax agreement on ``x_raw`` (raw pixels, scaled here)."""
-    import onnxruntime as ort
 
+
+def target_for(output: str | Path):
+    """The export target whose suffix ``output`` has (CnnspecError listing the suffixes otherwise)."""
+    suffix = Path(output).suffix.lower()
+    for name, (where, suf) in TARGETS.items():
+        if suffix == suf:
+            mod, cls = where.split(":")
+            return getattr(importlib.import_module(mod), cls)()
+    known = ", ".join(suf for _, suf in TARGETS.values())
+    raise CnnspecError(f"output file must end in {known}", file=str(output))
+
+
+def check_output(output: str | Path, inputs: list) -> Path:
+    """The output path, refused when its folder is missing, it is a folder, or it is one of ``inputs``."""
+    out = Path(output)
+    if not out.parent.is_dir():
+        raise ModelFileError("output directory does not exist", file=str(out))
+    if out.is_dir():
+        raise ModelFileError("output is a directory; give a file name", file=str(out))
+    real = out.resolve()
+    for src in inputs:
+        if src is not None and Path(src).exists() and Path(src).resolve() == real:
+            raise ModelFileError(f"output would overwrite the input {src}", file=str(out))
+    return out
+
+
+def _commit(tmp: Path, output: Path) -> None:
+    """fsync ``tmp``, give it the usual permissions and rename it over ``output``."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, output)
+    with contextlib.suppress(OSError):
+        dfd = os.open(output.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
+def _temp_name(output: Path, tag: str = "") -> Path:
+    return output.parent / f".{output.stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}{tag}{output.suffix}"
+
+
+def export_keras(model, meta: dict, output: str | Path, *, opset: int | None = None, data: str | None = None,
+                 limit: int = 512, rewrite: bool = True, quantize: str | None = None,
+                 calibrate: str | None = None, calibration_size: int | None = None,
+                 max_accuracy_drop: float | None = None, inputs: list | None = None) -> dict:
+    """Export a Keras model held in memory (``meta`` as in the sidecar) to ``output``, verified.
+
+    Raises :class:`ParityError` (exit 1) when the file disagrees with ``model``, and
+    :class:`cnnspec.deploy.quantize.GateError` (exit 1) when a quantized file fails its accuracy
+    gate; in both cases nothing is written under ``output``. Returns a JSON-able report.
+    """
     _quiet_tf()
-    import tensorflow as tf
+    output = check_output(output, inputs or [])
+    target = target_for(output)
+    if quantize is not None and target.name != "onnx":
+        raise CnnspecError(f"--quantize needs an .onnx output, not {output.suffix}", file=str(output))
+    inference, dropped = strip_training_layers(model)
+    # Keras's exporters need a model that has been called at least once.
+    inference(np.zeros((1, *model_input_shape(model)), dtype="float32"), training=False)
+    temps = [_temp_name(output)]
+    try:
+        conv = target.convert(inference, temps[0], meta, opset=opset, rewrite=rewrite)
+        x, source = parity_inputs(conv["metadata"], data=data, limit=limit)
+        # Compare against the model as trained (with its training-only layers, in inference mode).
+        par = target.verify(model, temps[0], x, conv["metadata"])
+        par["source"] = source
+        rep = {"output": str(output), "onnx": str(output), "format": target.name, "dropped_layers": dropped,
+               "metadata": conv["metadata"], "rewrites": conv.get("rewrites", {}), "parity": par}
+        if not par["ok"]:
+            raise ParityError(f"parity check failed: max abs diff {par['max_abs_diff']:.3g} (limit "
+                              f"{par['atol']:.0e}), argmax agreement {par['argmax_agreement'] * 100:.2f}%; "
+                              "nothing written", file=str(output), report=rep)
+        final = temps[0]
+        if quantize is not None:
+            from cnnspec.deploy.quantize import quantize_model
 
-    x = (x_raw.astype("float32") * np.float32(meta["scale"]) + np.float32(meta["offset"]))
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
-    name = sess.get_inputs()[0].name
-    fn = tf.function(lambda t: model(t, training=False), jit_compile=False, reduce_retracing=True)
-    k_out, o_out = [], []
-    for i in range(0, len(x), batch_size):
-        xb = x[i:i + batch_size]
-        k_out.append(np.asarray(fn(tf.constant(xb))))
-        o_out.append(sess.run(None, {name: xb})[0])
-    k = np.concatenate(k_out)
-    o = np.concatenate(o_out)
-    diff = float(np.max(np.abs(k - o))) if len(k) else 0.0
-    agree = float(np.mean(np.argmax(k, -1) == np.argmax(o, -1))) if len(k) else 1.0
-    return {"n": int(len(x)), "max_abs_diff": diff, "argmax_agreement": agree,
-            "atol": PARITY_ATOL, "ok": bool(diff <= PARITY_ATOL and agree == 1.0)}
+            temps.append(_temp_name(output, ".q"))
+            q = quantize_model(temps[0], temps[1], quantize, calibrate=calibrate or data,
+                               calibration_size=calibration_size, max_accuracy_drop=max_accuracy_drop,
+                               report=rep, output=str(output))
+            rep["metadata"], rep["quantization"] = q["metadata"], q["quantization"]
+            final = temps[1]
+        _commit(final, output)
+        rep["size_bytes"] = output.stat().st_size
+        return rep
+    except OSError as exc:  # full disk, permissions, ...: one line, the previous file untouched
+        raise ModelFileError(f"cannot write the export ({exc.strerror or exc}); nothing written",
+                             file=str(output)) from exc
+    finally:
+        for t in temps:
+            with contextlib.suppress(OSError):
+                t.unlink()
 
 
-def export_model(path: str | Path, output: str | Path, *, opset: int | None = None,
-                 data: str | None = None, limit: int = 512) -> dict:
-    """The whole ``cnnspec export`` pipeline; returns a JSON-able report."""
+def export_model(path: str | Path, output: str | Path, **options) -> dict:
+    """The whole ``cnnspec export`` pipeline for a run directory or ``.keras`` file.
+
+    Options are those of :func:`export_keras` (``opset``, ``data``, ``limit``, ``rewrite``,
+    ``quantize``, ``calibrate``, ``calibration_size``, ``max_accuracy_drop``). The report adds
+    ``keras`` (the model file) and ``warning`` (no sidecar).
+    """
+    from cnnspec.runs.modelmeta import sidecar_path
+
     model, meta, keras_path = load_keras(path)
     warning = meta.pop("warning", None)
     meta.pop("sidecar", None)
-    rep = keras_to_onnx(model, output, meta, opset=opset)
-    rep.pop("inference_model")
-    x, source = parity_inputs(rep["metadata"], data=data, limit=limit)
-    # Compare against the model as trained (with its training-only layers, in inference mode).
-    par = check_parity(model, output, x, rep["metadata"])
-    par["source"] = source
-    rep.update({"keras": str(keras_path), "parity": par, "warning": warning,
-                "size_bytes": Path(output).stat().st_size})
+    try:
+        rep = export_keras(model, meta, output, inputs=[keras_path, sidecar_path(keras_path)], **options)
+    except CnnspecError as exc:
+        if isinstance(getattr(exc, "report", None), dict):
+            exc.report.update({"keras": str(keras_path), "warning": warning})
+        raise
+    rep.update({"keras": str(keras_path), "warning": warning})
     return rep

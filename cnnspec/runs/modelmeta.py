@@ -28,6 +28,11 @@ RUN_DIR_MODEL = "model.keras"
 
 META_KEYS = ("class_names", "input_shape", "scale", "offset", "spec_name",
              "spec_fingerprint", "cnnspec_version")
+#: Where an exported ONNX file keeps the metadata (``metadata_props[METADATA_KEY]``, a JSON string).
+METADATA_KEY = "cnnspec"
+#: The keys embedded in an exported model: the sidecar's, plus what the export adds
+#: (``quantization`` and ``rewrites`` are present only when the export did them).
+EMBEDDED_KEYS = META_KEYS + ("keras_version", "opset", "input_name", "output_name", "quantization", "rewrites")
 
 
 def sidecar_path(keras_path: str | Path) -> Path:
