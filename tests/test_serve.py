@@ -35,7 +35,7 @@ def client(onnx_model):
 
     from cnnspec.deploy.serve import create_app
 
-    with TestClient(create_app(onnx_model, max_body=64 * 1024)) as c:
+    with TestClient(create_app(onnx_model, max_body=200 * 1024)) as c:
         yield c
 
 
@@ -54,7 +54,8 @@ def test_health_and_metadata(client, art):
     assert meta["class_names"] == art.meta["class_names"]
     assert meta["input_shape"] == art.meta["input_shape"]
     assert meta["input_name"] == "input" and meta["output_name"] == "probabilities"
-    assert meta["device"] == "cpu" and meta["max_body"] == 64 * 1024
+    assert meta["device"] == "cpu" and meta["max_body"] == 200 * 1024
+    assert meta["max_pixels"] > 0 and meta["max_batch"] >= 1
 
 
 def test_predict_png_upload_matches_runtime(client, onnx_model, art):
@@ -99,8 +100,15 @@ BAD_REQUESTS = [
     ("raw non-image", dict(content=b"GIF89a-nope", headers={"content-type": "image/gif"}), 400, "image"),
     ("empty body", dict(content=b"", headers={"content-type": "application/json"}), 400, "empty"),
     ("multipart without file", dict(files={"field": (None, "value")}), 400, "no file"),
-    ("oversized", dict(content=b"0" * (64 * 1024 + 1), headers={"content-type": "application/json"}), 413, "exceeds"),
+    ("oversized", dict(content=b"0" * (200 * 1024 + 1), headers={"content-type": "application/json"}), 413, "exceeds"),
     ("unsupported type", dict(content=b"hello", headers={"content-type": "text/plain"}), 415, "unsupported content type"),
+    ("deep json", dict(content=b'{"inputs": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+                       headers={"content-type": "application/json"}), 400, "nested deeper"),
+    ("deep json under the byte limit", dict(content=b"[" * 30_000, headers={"content-type": "application/json"}),
+     400, "nested deeper"),
+    ("oversized image", dict(content=b"\x89PNG" + b"0" * (200 * 1024), headers={"content-type": "image/png"}),
+     413, "exceeds"),
+    ("oversized multipart", dict(files={"f": ("x.png", b"0" * (200 * 1024), "image/png")}), 413, "exceeds"),
 ]
 
 
@@ -199,3 +207,182 @@ def test_cli_serve_subprocess_without_tensorflow(art):
             proc.kill()
             proc.wait()
     assert "blocked" not in (proc.stderr.read() or "")
+
+
+# ---- limits and the event loop (issue 9), batching (issue 14) ------------------------------
+
+def test_image_above_pixel_limit_gets_413_before_decoding(onnx_model, monkeypatch):
+    from fastapi.testclient import TestClient
+    from PIL import Image
+
+    from cnnspec.deploy.serve import ServerLimits, create_app
+
+    buf = io.BytesIO()
+    Image.new("L", (4000, 3000), 0).save(buf, format="PNG", optimize=True)  # ~10 KB, 12 MP
+    assert len(buf.getvalue()) < 100_000
+    decoded = []
+    monkeypatch.setattr(Image.Image, "load", lambda self: decoded.append(1) or None)
+    app = create_app(onnx_model, limits=ServerLimits(max_pixels=1_000_000))
+    with TestClient(app) as c:
+        r = c.post("/predict", content=buf.getvalue(), headers={"content-type": "image/png"})
+        assert r.status_code == 413 and "4000x3000" in r.json()["error"]
+        r = c.post("/predict", files={"f": ("big.png", buf.getvalue(), "image/png")})
+        assert r.status_code == 413
+        assert c.get("/health").status_code == 200
+    assert decoded == []  # refused from the header alone
+
+
+class _LiveServer:
+    """A real uvicorn server on 127.0.0.1 (free port) in a thread."""
+
+    def __init__(self, app):
+        import uvicorn
+
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        _wait_health(self.base)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.mark.parametrize("kind", ["image", "json"])
+def test_health_answers_while_decoding_is_blocked(onnx_model, art, kind):
+    """Decoding runs off the event loop: with every decode worker stuck, /health still answers."""
+    import httpx
+
+    from cnnspec.deploy import serve
+    from cnnspec.deploy.serve import ServerLimits, create_app
+
+    app = create_app(onnx_model, limits=ServerLimits(decode_workers=2, max_concurrent=8))
+    entered, release = threading.Semaphore(0), threading.Event()
+    work = app.state.work
+    real_load, real_parse = work.load_images, serve.parse_json_inputs
+
+    def blocked(fn):
+        def wrapper(*a):
+            entered.release()
+            release.wait(30)
+            return fn(*a)
+        return wrapper
+
+    work.load_images = blocked(real_load)
+    saved = serve.parse_json_inputs
+    serve.parse_json_inputs = blocked(real_parse)
+    results = []
+    try:
+        with _LiveServer(app) as live:
+            def client():
+                with httpx.Client(base_url=live.base, timeout=60) as c:
+                    if kind == "image":
+                        r = c.post("/predict", content=art.images[0].read_bytes(), headers={"content-type": "image/png"})
+                    else:
+                        r = c.post("/predict", json={"inputs": art.x_test[0].tolist()})
+                    results.append(r.status_code)
+
+            threads = [threading.Thread(target=client) for _ in range(4)]
+            for t in threads:
+                t.start()
+            assert entered.acquire(timeout=30) and entered.acquire(timeout=30)  # both workers are stuck
+            for _ in range(3):
+                r = httpx.get(live.base + "/health", timeout=30)
+                assert r.status_code == 200 and r.json()["status"] == "ok"
+            assert results == []  # nothing has been answered yet: /health did not wait for the decodes
+            release.set()
+            for t in threads:
+                t.join(60)
+    finally:
+        release.set()
+        serve.parse_json_inputs = saved
+    assert results == [200] * 4
+
+
+def test_batching_returns_each_client_its_own_result(onnx_model, art):
+    import httpx
+
+    from cnnspec.deploy.serve import ServerLimits, create_app
+
+    n = 24
+    app = create_app(onnx_model, limits=ServerLimits(max_batch=8, max_wait_ms=50, max_concurrent=64))
+    ref = onnx_model.predict(art.x_test[:n])
+    got: dict[int, np.ndarray] = {}
+    with _LiveServer(app) as live:
+        def client(i):
+            with httpx.Client(base_url=live.base, timeout=60) as c:
+                r = c.post("/predict?top=1", json={"inputs": art.x_test[i].tolist()})
+                assert r.status_code == 200, r.text
+                got[i] = np.array(r.json()["predictions"][0]["probabilities"])
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    assert sorted(got) == list(range(n))
+    for i in range(n):
+        np.testing.assert_allclose(got[i], ref[i], atol=1e-5)
+    batcher = app.state.work.batcher
+    assert batcher.examples == n and 1 <= batcher.batches <= n
+
+
+def test_batcher_splits_and_orders_rows():
+    import asyncio
+
+    from cnnspec.deploy.batching import Batcher
+
+    sizes = []
+
+    def run(x):
+        sizes.append(len(x))
+        return x * 2
+
+    async def main():
+        b = Batcher(run, max_batch=4, max_wait_ms=20)
+        xs = [np.full((1 + i % 2, 3), i, np.float32) for i in range(7)]  # 1 or 2 rows each
+        outs = await asyncio.gather(*(b.submit(x) for x in xs))
+        await b.stop()
+        return xs, outs
+
+    xs, outs = asyncio.run(main())
+    for x, out in zip(xs, outs):
+        np.testing.assert_array_equal(out, x * 2)
+    assert sum(sizes) == sum(len(x) for x in xs) and max(sizes) <= 4 and len(sizes) < len(xs)
+
+
+def test_cli_serve_prints_serving_only_once_bound(art):
+    """With --port 0 the line names the real port, and the very first request to it succeeds."""
+    import httpx
+
+    code = TF_BLOCKER + (f"\nfrom cnnspec.cli import main\n"
+                         f"main(['serve', {str(art.onnx)!r}, '--port', '0', '--device', 'cpu', "
+                         f"'--engine', 'onnxruntime'])\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=str(ROOT), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()
+        assert line.startswith("serving model.onnx on http://127.0.0.1:"), line
+        port = int(line.split("http://127.0.0.1:")[1].split()[0])
+        assert port > 0
+        r = httpx.get(f"http://127.0.0.1:{port}/health", timeout=10)  # no retry: it is already up
+        assert r.status_code == 200
+        # a second server on the same port: one line, exit 2
+        res = subprocess.run([sys.executable, "-m", "cnnspec", "serve", str(art.onnx), "--port", str(port),
+                              "--device", "cpu", "--engine", "onnxruntime"], capture_output=True, text=True,
+                             cwd=str(ROOT), env=env, timeout=60)
+        assert res.returncode == 2 and "cannot bind" in res.stderr and "serving" not in res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
