@@ -227,14 +227,14 @@ def test_fingerprint_ignores_comments_and_expectations(tmp_path):
 def test_every_layer_type_is_documented_and_listed(run_cli):
     from cnnspec.layers import LAYER_CLASSES
 
-    doc = (ROOT / "docs" / "spec-format.md").read_text()
+    doc = (ROOT / "docs" / "layers.md").read_text()
     code, out, _ = run_cli("layers", "--json")
     listed = {r["type"]: r for r in json.loads(out)}
     for cls in LAYER_CLASSES:
         assert f"`{cls.keras_class}`" in doc and f"`{cls.r_name}`" in doc, cls.keras_class
         assert listed[cls.keras_class]["r_name"] == cls.r_name
-    assert listed["Conv2D"]["options"]["filters"] == "required"
-    assert listed["MaxPooling2D"]["options"]["pool_size"] == 2
+    assert listed["Conv2D"]["options"]["filters"]["default"] == "required"
+    assert listed["MaxPooling2D"]["options"]["pool_size"]["default"] == 2
 
 
 def test_check_validates_the_train_section(tmp_path, run_cli):

@@ -376,7 +376,10 @@ def test_refused(case: Case, tmp_path):
 
 
 def test_every_layer_type_has_a_case():
-    covered = {BY_TYPE[k.type] for k in CASES}
+    """Hand-written known answers here, or weights compared with Keras in test_parity.OPTION_SETS."""
+    from test_parity import OPTION_SETS
+
+    covered = {BY_TYPE[k.type] for k in CASES} | {BY_TYPE[t] for t, _, _ in OPTION_SETS}
     missing = [cls.keras_class for cls in LAYER_CLASSES if cls not in covered]
     assert not missing, f"no known-answer case for {missing}"
 
@@ -437,3 +440,137 @@ def test_build_keras_matches(case: Case):
     assert tuple(out.shape[1:]) == case.out
     assert int(sum(np.prod(w.shape) for w in layer.trainable_weights)) == case.trainable
     assert int(sum(np.prod(w.shape) for w in layer.non_trainable_weights)) == case.non_trainable
+
+
+# -- the schema refuses exactly what Keras refuses ------------------------------------------
+KERAS_REFUSES = [
+    ("sep-kernel-init", "SeparableConv2D", {"filters": 4, "kernel_size": 3, "kernel_initializer": "he_normal"},
+     (8, 8, 3), "kernel_initializer"),
+    ("dw-kernel-reg", "DepthwiseConv2D", {"kernel_size": 3, "kernel_regularizer": "l2"}, (8, 8, 3),
+     "kernel_regularizer"),
+    ("crop1d-data-format", "Cropping1D", {"cropping": 1, "data_format": "channels_last"}, (8, 3), "data_format"),
+    ("bogus-activation", "Dense", {"units": 3, "activation": "bogus_act"}, (4,), "activation"),
+    ("bogus-initializer", "Conv2D", {"filters": 2, "kernel_size": 1, "kernel_initializer": "he_normall"},
+     (4, 4, 1), "kernel_initializer"),
+    ("bogus-regularizer", "Dense", {"units": 3, "kernel_regularizer": "l3"}, (4,), "kernel_regularizer"),
+    ("bogus-constraint", "Dense", {"units": 3, "kernel_constraint": "maxnorm"}, (4,), "kernel_constraint"),
+    ("bogus-class-name", "Dense", {"units": 3, "bias_initializer": {"class_name": "Nope", "config": {}}}, (4,),
+     "bias_initializer"),
+    ("lstm-bogus-recurrent-act", "LSTM", {"units": 3, "recurrent_activation": "sigmoidd"}, (5, 4),
+     "recurrent_activation"),
+]
+
+
+@pytest.mark.parametrize("case", KERAS_REFUSES, ids=[k[0] for k in KERAS_REFUSES])
+def test_schema_refuses_what_keras_refuses(case, tmp_path):
+    _, type_, options, shape, field = case
+    p = tmp_path / "s.yaml"
+    p.write_text(json.dumps({"input": list(shape), "layers": [{"type": type_, **options}]}))
+    with pytest.raises(SpecError) as info:
+        load_spec(p)
+    assert info.value.field == field
+    if field.endswith(("activation", "initializer", "regularizer", "constraint")):
+        assert "allowed:" in str(info.value) or "options:" in str(info.value)  # allowed values listed
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("case", KERAS_REFUSES, ids=[k[0] for k in KERAS_REFUSES])
+def test_keras_refuses_them_too(case):
+    import keras
+
+    _, type_, options, shape, _ = case
+    with pytest.raises((ValueError, TypeError)):
+        layer = getattr(keras.layers, type_)(**{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()})
+        layer(keras.Input(shape=shape))
+
+
+def test_names_keras_accepts_are_current():
+    """cnnspec/layers/keras_names.py is what scripts/gen_keras_names.py makes from the installed Keras."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("gen", root / "scripts" / "gen_keras_names.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    assert (root / "cnnspec" / "layers" / "keras_names.py").read_text() == gen.render()
+
+
+def test_accepted_names_and_mappings():
+    d = BY_TYPE["Dense"].model_validate({"type": "Dense", "units": 3, "activation": "gelu",
+                                         "kernel_initializer": {"class_name": "HeNormal", "config": {"seed": 1}},
+                                         "kernel_regularizer": {"l2": 0.001}, "kernel_constraint": "max_norm"})
+    assert d.activation == "gelu"
+
+
+def test_dense_lora_counts_as_keras():
+    """Keras freezes the kernel and adds a trainable low-rank pair."""
+    _, cnt = BY_TYPE["Dense"].model_validate({"type": "Dense", "units": 10, "lora_rank": 4}).infer([(64,)])
+    assert (cnt.trainable, cnt.non_trainable) == (10 + 64 * 4 + 4 * 10, 64 * 10)
+
+
+def test_aliases_and_channels_first(tmp_path):
+    p = tmp_path / "a.yaml"
+    p.write_text("input: [3, 32, 32]\nlayers:\n"
+                 "  - {type: Convolution2D, filters: 8, kernel_size: 3, data_format: channels_first}\n"
+                 "  - {type: MaxPool2D, data_format: channels_first}\n"
+                 "  - {type: GlobalAvgPool2D, data_format: channels_first}\n")
+    res = infer(load_spec(p))
+    assert [r.output for r in res] == [(8, 30, 30), (8, 15, 15), (8,)]
+    assert [r.row.type for r in res] == ["Conv2D", "MaxPooling2D", "GlobalAveragePooling2D"]
+
+
+def test_unsupported_types_all_at_once(tmp_path, run_cli):
+    p = tmp_path / "u.yaml"
+    p.write_text("input: [10, 8, 8, 3]\nlayers:\n  - {type: Conv4D, filters: 4, kernel_size: 3}\n"
+                 "  - {type: Flatten}\n  - {type: layer_foo_bar}\n  - {type: Conv4D}\n")
+    code, _, err = run_cli("check", p)
+    assert code == 2
+    assert "not supported" in err and "'Conv4D' (line 3)" in err and "'layer_foo_bar' (line 5)" in err and "did you mean" not in err
+
+
+def test_no_wrong_suggestion_for_a_real_keras_type():
+    from cnnspec.layers import suggest_type
+
+    assert suggest_type("Conv4D") == ""
+    assert suggest_type("layer_lstmm") == " (did you mean 'layer_lstm'?)"
+    assert suggest_type("conv2d") == " (did you mean 'Conv2D'?)"
+    assert suggest_type("LocallyConnected2D") == ""
+
+
+def test_docs_layers_md_is_generated_from_the_registry():
+    from pathlib import Path
+
+    from cnnspec.layers.registry_docs import markdown
+
+    doc = Path(__file__).resolve().parent.parent / "docs" / "layers.md"
+    assert doc.read_text() == markdown(), "regenerate: python -m cnnspec layers --markdown > docs/layers.md"
+
+
+def test_every_option_is_described():
+    from cnnspec.layers.registry_docs import registry
+
+    missing = [(e["type"], k) for e in registry() for k, o in e["options"].items() if not o["doc"]]
+    assert not missing
+
+
+def test_json_schema_validates_specs(tmp_path, run_cli):
+    """`cnnspec schema` writes a JSON Schema every spec in specs/ satisfies and a bad row violates."""
+    import jsonschema
+    import yaml
+    from pathlib import Path
+
+    out = tmp_path / "schema.json"
+    code, _, _ = run_cli("schema", "-o", out)
+    assert code == 0
+    schema = json.loads(out.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    v = jsonschema.Draft202012Validator(schema)
+    for f in sorted((Path(__file__).resolve().parent.parent / "specs").glob("*.yaml")):
+        errors = list(v.iter_errors(yaml.safe_load(f.read_text())))
+        assert not errors, f"{f.name}: {errors[0].message[:200]}"
+    bad = {"input": [4], "layers": [{"type": "Dense", "units": 3, "activation": "bogus"}]}
+    assert list(v.iter_errors(bad))
+    bad = {"input": [4], "layers": [{"type": "SeparableConv2D", "filters": 3, "kernel_size": 3,
+                                     "kernel_initializer": "he_normal"}]}
+    assert list(v.iter_errors(bad))

@@ -1,22 +1,261 @@
-"""Parity: every spec (every variant) in specs/ built with Keras agrees row by row with `check`.
+"""Parity with real Keras.
 
-For each row, Keras's output shape, trainable and non-trainable counts (``keras_rows`` of the
-model ``build_model`` makes) equal what cnnspec's pure-Python checker computes."""
+1. Every layer type over a table of option sets: cnnspec's declared weights (name, shape,
+   trainable) and output shape equal those of the Keras layer built directly from the same options
+   (independently of cnnspec's builder), so a count can only be wrong if a weight's shape is.
+2. Every option a layer class documents is a parameter of the Keras constructor, with Keras's default,
+   and a layer built with every documented option set goes through Keras.
+3. Every spec (every variant) in specs/ built with Keras agrees row by row with `check`.
+"""
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import pytest
 
 from cnnspec.check.infer import check
+from cnnspec.layers import BY_TYPE, LAYER_CLASSES
 from cnnspec.spec.loader import load_specs
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "specs"
 SPECS = [s for f in sorted(SPEC_DIR.glob("*.yaml")) for s in load_specs(f)]
+N = None
+LSTM8 = {"type": "LSTM", "units": 8}
+
+# (type, options, input shapes without batch): one row per option set
+OPTION_SETS: list[tuple[str, dict, list]] = [
+    ("Conv1D", {"filters": 4, "kernel_size": 3, "groups": 2}, [(10, 6)]),
+    ("Conv1D", {"filters": 4, "kernel_size": 3, "padding": "causal", "use_bias": False}, [(10, 3)]),
+    ("Conv2D", {"filters": 8, "kernel_size": [3, 5], "strides": 2, "padding": "same"}, [(28, 28, 3)]),
+    ("Conv2D", {"filters": 8, "kernel_size": 3, "data_format": "channels_first"}, [(3, 28, 28)]),
+    ("Conv3D", {"filters": 4, "kernel_size": 3}, [(8, 10, 10, 2)]),
+    ("Conv3D", {"filters": 6, "kernel_size": [1, 3, 3], "strides": [1, 2, 2], "padding": "same", "groups": 2},
+     [(8, 10, 10, 4)]),
+    ("Conv1DTranspose", {"filters": 4, "kernel_size": 3, "strides": 2}, [(10, 3)]),
+    ("Conv2DTranspose", {"filters": 4, "kernel_size": 3, "strides": 2, "padding": "same", "output_padding": 1},
+     [(7, 7, 3)]),
+    ("Conv3DTranspose", {"filters": 2, "kernel_size": 2, "strides": 2, "use_bias": False}, [(4, 4, 4, 3)]),
+    ("SeparableConv1D", {"filters": 8, "kernel_size": 3, "depth_multiplier": 2}, [(20, 4)]),
+    ("SeparableConv2D", {"filters": 8, "kernel_size": 3, "depthwise_initializer": "he_normal"}, [(16, 16, 3)]),
+    ("DepthwiseConv1D", {"kernel_size": 5, "depth_multiplier": 3, "padding": "same"}, [(20, 4)]),
+    ("DepthwiseConv2D", {"kernel_size": 3, "strides": 2, "use_bias": False}, [(16, 16, 5)]),
+    ("MaxPooling1D", {"pool_size": 3, "strides": 1}, [(10, 3)]),
+    ("MaxPool2D", {"pool_size": 2, "padding": "same"}, [(7, 7, 3)]),
+    ("MaxPooling3D", {"pool_size": 2}, [(8, 8, 8, 2)]),
+    ("AvgPool1D", {"pool_size": 2}, [(9, 4)]),
+    ("AveragePooling2D", {"pool_size": 3, "strides": 2, "data_format": "channels_first"}, [(3, 11, 11)]),
+    ("AveragePooling3D", {"pool_size": [1, 2, 2]}, [(4, 8, 8, 2)]),
+    ("GlobalMaxPooling1D", {"keepdims": True}, [(10, 3)]),
+    ("GlobalMaxPooling2D", {}, [(7, 7, 3)]),
+    ("GlobalMaxPooling3D", {}, [(4, 4, 4, 3)]),
+    ("GlobalAveragePooling1D", {"data_format": "channels_first"}, [(3, 10)]),
+    ("GlobalAvgPool2D", {"keepdims": True, "data_format": "channels_first"}, [(3, 7, 7)]),
+    ("GlobalAveragePooling3D", {}, [(4, 4, 4, 3)]),
+    ("Dense", {"units": 5}, [(12,)]),
+    ("Dense", {"units": 5, "lora_rank": 2}, [(12,)]),
+    ("Dense", {"units": 3, "use_bias": False, "activation": "relu"}, [(4, 6)]),
+    ("Flatten", {}, [(3, 4, 5)]),
+    ("Embedding", {"input_dim": 100, "output_dim": 8}, [(12,)]),
+    ("Rescaling", {"scale": 0.5, "offset": 1.0}, [(4, 4, 3)]),
+    ("Masking", {"mask_value": -1.0}, [(10, 3)]),
+    ("Permute", {"dims": [2, 1]}, [(10, 3)]),
+    ("Permute", {"dims": [3, 1, 2]}, [(4, 5, 6)]),
+    ("RepeatVector", {"n": 4}, [(7,)]),
+    ("SimpleRNN", {"units": 6}, [(10, 3)]),
+    ("SimpleRNN", {"units": 6, "return_sequences": True, "use_bias": False}, [(N, 3)]),
+    ("LSTM", {"units": 8, "return_sequences": True, "go_backwards": True, "recurrent_dropout": 0.1}, [(10, 4)]),
+    ("LSTM", {"units": 5}, [(N, 7)]),
+    ("GRU", {"units": 8}, [(10, 4)]),
+    ("GRU", {"units": 8, "reset_after": False, "return_sequences": True}, [(10, 4)]),
+    ("ConvLSTM1D", {"filters": 4, "kernel_size": 3}, [(5, 10, 2)]),
+    ("ConvLSTM2D", {"filters": 4, "kernel_size": 3, "padding": "same", "return_sequences": True}, [(5, 8, 8, 2)]),
+    ("ConvLSTM3D", {"filters": 2, "kernel_size": 2}, [(3, 4, 4, 4, 1)]),
+    ("Bidirectional", {"layer": LSTM8}, [(10, 4)]),
+    ("Bidirectional", {"layer": {"type": "GRU", "units": 6, "return_sequences": True}, "merge_mode": "sum"},
+     [(10, 4)]),
+    ("Bidirectional", {"layer": {"type": "SimpleRNN", "units": 3}, "merge_mode": "mul"}, [(10, 4)]),
+    ("Bidirectional", {"layer": LSTM8, "merge_mode": "ave"}, [(10, 4)]),
+    ("TimeDistributed", {"layer": {"type": "Dense", "units": 3}}, [(10, 8)]),
+    ("TimeDistributed", {"layer": {"type": "Conv2D", "filters": 4, "kernel_size": 3}}, [(5, 16, 16, 3)]),
+    ("MultiHeadAttention", {"num_heads": 2, "key_dim": 4}, [(10, 8), (12, 6)]),
+    ("MultiHeadAttention", {"num_heads": 3, "key_dim": 4, "value_dim": 5, "output_shape": 7, "use_bias": False},
+     [(10, 8), (12, 6), (12, 9)]),
+    ("MultiHeadAttention", {"num_heads": 2, "key_dim": 2, "attention_axes": [2]}, [(5, 6, 8), (5, 6, 8)]),
+    ("Attention", {}, [(10, 8), (12, 8)]),
+    ("Attention", {"use_scale": True, "score_mode": "concat"}, [(10, 8), (12, 6), (12, 8)]),
+    ("AdditiveAttention", {}, [(10, 8), (12, 8)]),
+    ("AdditiveAttention", {"use_scale": False}, [(10, 8), (12, 8)]),
+    ("Dropout", {"rate": 0.5, "noise_shape": [N, 1]}, [(10, 3)]),
+    ("SpatialDropout1D", {"rate": 0.2}, [(10, 3)]),
+    ("SpatialDropout2D", {"rate": 0.2}, [(8, 8, 3)]),
+    ("SpatialDropout3D", {"rate": 0.2}, [(4, 8, 8, 3)]),
+    ("GaussianNoise", {"stddev": 0.1}, [(10,)]),
+    ("GaussianDropout", {"rate": 0.3}, [(10,)]),
+    ("AlphaDropout", {"rate": 0.1}, [(10,)]),
+    ("ActivityRegularization", {"l1": 0.01}, [(10,)]),
+    ("BatchNormalization", {}, [(8, 8, 16)]),
+    ("BatchNormalization", {"axis": 1, "center": False}, [(8, 8, 16)]),
+    ("LayerNormalization", {"axis": [1, 2]}, [(5, 8)]),
+    ("LayerNormalization", {"rms_scaling": True}, [(5, 8)]),
+    ("GroupNormalization", {"groups": 4}, [(8, 8, 16)]),
+    ("UnitNormalization", {}, [(5, 8)]),
+    ("Normalization", {}, [(5, 8)]),
+    ("Normalization", {"axis": None}, [(5, 8)]),
+    ("Normalization", {"mean": 1.0, "variance": 4.0}, [(5, 8)]),
+    ("Activation", {"activation": "gelu"}, [(5,)]),
+    ("ReLU", {"max_value": 6.0}, [(5,)]),
+    ("LeakyReLU", {"negative_slope": 0.1}, [(5,)]),
+    ("Softmax", {"axis": 1}, [(5, 3)]),
+    ("ELU", {"alpha": 0.5}, [(5,)]),
+    ("PReLU", {}, [(5, 8)]),
+    ("PReLU", {"shared_axes": [1, 2]}, [(6, 6, 4)]),
+    ("ZeroPadding1D", {"padding": [1, 2]}, [(10, 3)]),
+    ("ZeroPadding2D", {"padding": [[1, 2], [3, 4]]}, [(8, 8, 3)]),
+    ("ZeroPadding3D", {"padding": 1}, [(4, 4, 4, 2)]),
+    ("Cropping1D", {"cropping": [1, 2]}, [(10, 3)]),
+    ("Cropping2D", {"cropping": 2}, [(8, 8, 3)]),
+    ("Cropping3D", {}, [(4, 5, 6, 2)]),
+    ("UpSampling1D", {"size": 3}, [(10, 3)]),
+    ("UpSampling2D", {"size": [2, 3], "interpolation": "bilinear"}, [(4, 4, 3)]),
+    ("UpSampling3D", {"size": 2}, [(2, 3, 4, 1)]),
+    ("Reshape", {"target_shape": [-1, 4]}, [(4, 4, 2)]),
+    ("Resizing", {"height": 10, "width": 12}, [(20, 20, 3)]),
+    ("CenterCrop", {"height": 10, "width": 12}, [(20, 20, 3)]),
+    ("RandomCrop", {"height": 10, "width": 12}, [(20, 20, 3)]),
+    ("RandomFlip", {"mode": "horizontal"}, [(8, 8, 3)]),
+    ("RandomTranslation", {"height_factor": 0.1, "width_factor": 0.1}, [(8, 8, 3)]),
+    ("RandomRotation", {"factor": 0.1}, [(8, 8, 3)]),
+    ("RandomZoom", {"height_factor": 0.1}, [(8, 8, 3)]),
+    ("RandomContrast", {"factor": 0.2}, [(8, 8, 3)]),
+    ("RandomBrightness", {"factor": 0.2, "value_range": [0, 1]}, [(8, 8, 3)]),
+    ("Add", {}, [(4, 3), (4, 3)]),
+    ("Subtract", {}, [(4, 3), (4, 3)]),
+    ("Multiply", {}, [(4, 3), (1, 3)]),
+    ("Average", {}, [(4, 3), (4, 3), (4, 3)]),
+    ("Maximum", {}, [(4, 3), (4, 3)]),
+    ("Minimum", {}, [(4, 3), (4, 3)]),
+    ("Concatenate", {"axis": 1}, [(4, 3), (2, 3)]),
+    ("Dot", {"axes": 1}, [(5,), (5,)]),
+    ("Dot", {"axes": [2, 2], "normalize": True}, [(3, 4), (5, 4)]),
+]
 
 
-def test_specs_found():
-    assert len(SPECS) >= 9
+def _keras_value(v):
+    if isinstance(v, list):
+        return tuple(_keras_value(x) for x in v)
+    return v
+
+
+def keras_layer(type_: str, options: dict):
+    """The Keras layer made directly from the options (nested rows for wrappers)."""
+    import keras
+
+    opts = {}
+    for k, v in options.items():
+        opts[k] = keras_layer(v["type"], {a: b for a, b in v.items() if a != "type"}) if isinstance(v, dict) \
+            and "type" in v else _keras_value(v)
+    return getattr(keras.layers, type_)(**opts)
+
+
+def keras_facts(type_: str, options: dict, inputs: list):
+    """(output shape, sorted [(weight name, shape, trainable)]) of the Keras layer on these inputs."""
+    import keras
+
+    layer = keras_layer(type_, options)
+    ins = [keras.Input(shape=s) for s in inputs]
+    if isinstance(layer, keras.layers.MultiHeadAttention):
+        out = layer(*ins)
+    else:
+        out = layer(ins if len(ins) > 1 else ins[0])
+    ws = sorted((w.path.rsplit("/", 1)[-1], tuple(int(d) for d in w.shape), bool(w.trainable))
+                for w in layer.weights)
+    return tuple(None if d is None else int(d) for d in out.shape[1:]), ws
+
+
+def cnnspec_facts(type_: str, options: dict, inputs: list):
+    layer = BY_TYPE[type_].model_validate({"type": type_, **options})
+    out, cnt = layer.infer([tuple(s) for s in inputs])
+    return out, sorted((w.name.rsplit("/", 1)[-1], w.shape, w.trainable) for w in cnt.weights), cnt
+
+
+def test_every_layer_type_has_option_sets():
+    covered = {BY_TYPE[t] for t, _, _ in OPTION_SETS}
+    missing = [cls.keras_class for cls in LAYER_CLASSES if cls not in covered]
+    assert not missing, f"no parity option set for {missing}"
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("type_,options,inputs", OPTION_SETS,
+                         ids=[f"{t}-{i}" for i, (t, _, _) in enumerate(OPTION_SETS)])
+def test_weights_match_keras(type_, options, inputs):
+    out, ws, cnt = cnnspec_facts(type_, options, inputs)
+    k_out, k_ws = keras_facts(type_, options, inputs)
+    assert out == k_out
+    assert ws == k_ws
+    assert cnt.total == sum(_size(s) for _, s, _ in k_ws)
+
+
+def _size(shape):
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _collapse(v):
+    """Keras's (1, 1) and ((1, 1), (1, 1)) are cnnspec's 1."""
+    if isinstance(v, (list, tuple)):
+        items = [_collapse(x) for x in v]
+        return items[0] if items and all(x == items[0] for x in items) and not isinstance(items[0], list) \
+            else items
+    return v
+
+
+_LAYER_KWARGS = {"activity_regularizer", "trainable", "dtype", "name"}
+
+
+def _signature(cls):
+    import keras
+
+    return inspect.signature(getattr(keras.layers, cls.keras_class).__init__).parameters
+
+
+@pytest.mark.parametrize("cls", LAYER_CLASSES, ids=[c.keras_class for c in LAYER_CLASSES])
+def test_options_are_keras_parameters_with_keras_defaults(cls):
+    """An option cnnspec documents is one the Keras constructor takes, with the same default."""
+    import keras
+
+    params = _signature(cls)
+    source = inspect.getsource(getattr(keras.layers, cls.keras_class).__init__)
+    for opt in cls.option_names():
+        popped = f'kwargs.pop("{opt}"' in source  # accepted through **kwargs (deprecated options)
+        assert opt in params or opt in _LAYER_KWARGS or popped, f"{cls.keras_class} has no option {opt} in Keras"
+        info = next(i for f, i in cls.model_fields.items() if (i.alias or f) == opt)
+        if opt in params and not info.is_required():
+            kd, ours = _collapse(params[opt].default), _collapse(info.default)
+            assert ours == kd, f"{cls.keras_class}.{opt}: {ours!r} vs Keras {kd!r}"
+    for p in cls.positional:
+        assert p in cls.option_names(), f"{cls.keras_class}.positional names unknown option {p}"
+    keras_order = [p for p in params if p not in ("self", "kwargs")]
+    assert list(cls.positional) == [p for p in keras_order if p in cls.positional], cls.keras_class
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("cls", LAYER_CLASSES, ids=[c.keras_class for c in LAYER_CLASSES])
+def test_every_documented_option_goes_through_keras(cls):
+    """Build the layer with every documented option set to its documented default (and the required
+    ones from the option table): Keras accepts each name."""
+    type_, options, inputs = next(o for o in OPTION_SETS if BY_TYPE[o[0]] is cls)
+    full = dict(options)
+    for f, info in cls.model_fields.items():
+        key = info.alias or f
+        if f not in cls.META and key not in full and not info.is_required() and key != "backward_layer":
+            full[key] = list(info.default) if isinstance(info.default, tuple) else info.default
+    if cls.keras_class == "Normalization":
+        full.pop("mean"), full.pop("variance")
+    cnnspec_facts(type_, full, inputs)
+    keras_facts(type_, full, inputs)
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")

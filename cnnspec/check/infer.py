@@ -22,6 +22,8 @@ class RowResult:
         return {"type": self.row.type, "name": self.row.name, "inputs": self.row.inputs,
                 "output_shape": list(self.output), "params": self.count.total,
                 "trainable": self.count.trainable, "non_trainable": self.count.non_trainable,
+                "weights": [{"name": w.name, "shape": list(w.shape), "trainable": w.trainable}
+                            for w in self.count.weights],
                 "line": self.row.line}
 
 
@@ -100,7 +102,7 @@ def infer(spec: Spec) -> list[RowResult]:
             line = row.line_of(fld) if fld in row.key_lines else row.line
             where = f" [variant {spec.variant}]" if spec.variant else ""
             raise SpecError(f"{row.name} ({row.type}): {exc}{where}", file=spec.file, line=line,
-                            field=fld) from None
+                            field=fld) from exc
         if cnt.total > 10**13:
             raise SpecError(f"{row.name} ({row.type}): {cnt.total} parameters is absurd", file=spec.file,
                             line=row.line)

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import List
+import sys
+from typing import List, Optional
 
 import typer
 
@@ -104,24 +105,43 @@ def summary_cmd(
 
 
 @app.command("layers")
-def layers_cmd(json_out: bool = typer.Option(False, "--json", help="Machine-readable list.")) -> int:
-    """List every layer type, its R keras name and its options with Keras's defaults."""
+def layers_cmd(json_out: bool = typer.Option(False, "--json", help="Machine-readable list."),
+               md: bool = typer.Option(False, "--markdown", help="The Markdown of docs/layers.md.")) -> int:
+    """List every layer type, its R keras name, aliases and options with Keras's defaults."""
     from rich.table import Table
 
-    from cnnspec.layers import LAYER_CLASSES
+    from cnnspec.layers.registry_docs import markdown, registry
 
-    rows = []
-    for cls in LAYER_CLASSES:
-        opts = {f: ("required" if info.is_required() else info.default)
-                for f, info in cls.model_fields.items() if f not in cls.META}
-        rows.append({"type": cls.keras_class, "r_name": cls.r_name, "options": opts,
-                     "doc": (cls.__doc__ or "").strip().split("\n")[0]})
+    if md:
+        sys.stdout.write(markdown())
+        return 0
+    rows = registry()
     if json_out:
         emit_json(rows)
         return 0
-    t = Table("type", "R keras", "options (default)")
+    t = Table("type", "R keras / aliases", "options (default)")
     for r in rows:
-        t.add_row(r["type"], r["r_name"], ", ".join(f"{k}={v!r}" if v != "required" else f"{k} (required)"
-                                                  for k, v in r["options"].items()))
+        opts = ", ".join(k if o["default"] == "required" else f"{k}={o['default']!r}"
+                         for k, o in r["options"].items())
+        t.add_row(r["type"], ", ".join([r["r_name"]] + r["aliases"]), opts)
     console.print(t)
+    return 0
+
+
+@app.command("schema")
+def schema_cmd(out: Optional[str] = typer.Option(None, "--out", "-o", help="Write the schema to this file.")) -> int:
+    """Print the JSON Schema of spec files, for editors: put
+    `# yaml-language-server: $schema=<file>` on a spec's first line."""
+    import json
+
+    from cnnspec.layers.registry_docs import json_schema
+
+    text = json.dumps(json_schema(), indent=1) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+        return 0
+    from cnnspec.runs.files import atomic_text
+
+    atomic_text(out, text)
+    err_console.print(f"wrote {out}", markup=False)
     return 0

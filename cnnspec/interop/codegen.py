@@ -13,63 +13,21 @@ from typing import Any
 from cnnspec.errors import SpecError
 from cnnspec.spec.loader import INPUT, Row, Spec
 
-#: Keras 3 positional parameters, in signature order (used by the importer, and by the
-#: Python generator for the first, most readable ones).
-POSITIONAL: dict[str, tuple[str, ...]] = {
-    "Conv1D": ("filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "groups",
-               "activation", "use_bias"),
-    "Conv2D": ("filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "groups",
-               "activation", "use_bias"),
-    "Conv2DTranspose": ("filters", "kernel_size", "strides", "padding"),
-    "SeparableConv2D": ("filters", "kernel_size", "strides", "padding"),
-    "DepthwiseConv2D": ("kernel_size", "strides", "padding"),
-    "MaxPooling1D": ("pool_size", "strides", "padding", "data_format"),
-    "MaxPooling2D": ("pool_size", "strides", "padding", "data_format"),
-    "AveragePooling1D": ("pool_size", "strides", "padding", "data_format"),
-    "AveragePooling2D": ("pool_size", "strides", "padding", "data_format"),
-    "GlobalMaxPooling1D": ("data_format", "keepdims"),
-    "GlobalMaxPooling2D": ("data_format", "keepdims"),
-    "GlobalAveragePooling1D": ("data_format", "keepdims"),
-    "GlobalAveragePooling2D": ("data_format", "keepdims"),
-    "Flatten": ("data_format",),
-    "Dense": ("units", "activation", "use_bias"),
-    "Dropout": ("rate", "noise_shape", "seed"),
-    "SpatialDropout1D": ("rate", "seed"),
-    "SpatialDropout2D": ("rate", "data_format", "seed"),
-    "BatchNormalization": ("axis", "momentum", "epsilon", "center", "scale"),
-    "LayerNormalization": ("axis", "epsilon", "center", "scale"),
-    "Activation": ("activation",),
-    "ReLU": ("max_value", "negative_slope", "threshold"),
-    "LeakyReLU": ("negative_slope",),
-    "Softmax": ("axis",),
-    "ZeroPadding1D": ("padding",),
-    "ZeroPadding2D": ("padding", "data_format"),
-    "Cropping1D": ("cropping",),
-    "Cropping2D": ("cropping", "data_format"),
-    "UpSampling1D": ("size",),
-    "UpSampling2D": ("size", "data_format", "interpolation"),
-    "Reshape": ("target_shape",),
-    "Embedding": ("input_dim", "output_dim"),
-    "Rescaling": ("scale", "offset"),
-    "RandomFlip": ("mode", "seed"),
-    "RandomTranslation": ("height_factor", "width_factor", "fill_mode", "interpolation", "seed"),
-    "RandomRotation": ("factor", "fill_mode", "interpolation", "seed"),
-    "RandomZoom": ("height_factor", "width_factor", "fill_mode", "interpolation", "seed"),
-    "Concatenate": ("axis",),
-}
+from cnnspec.layers import LAYER_CLASSES, Layer
 
-#: How many leading parameters the Python generator writes positionally, Keras-example style:
-#: ``Conv2D(32, (3, 3), activation="relu")``, ``Dense(128)``, ``Dropout(0.25)``.
-_PY_POSITIONAL = {"Conv1D": 2, "Conv2D": 2, "Conv2DTranspose": 2, "SeparableConv2D": 2, "Dense": 1,
-                  "Dropout": 1, "SpatialDropout1D": 1, "SpatialDropout2D": 1, "MaxPooling1D": 1,
-                  "MaxPooling2D": 1, "AveragePooling1D": 1, "AveragePooling2D": 1, "Activation": 1,
-                  "Reshape": 1}
+#: Keras 3 positional parameters, in signature order (a fact on each layer class; kept here as a
+#: mapping for the importer).
+POSITIONAL: dict[str, tuple[str, ...]] = {cls.keras_class: cls.positional for cls in LAYER_CLASSES}
 
 
 def ordered_options(row: Row) -> dict[str, Any]:
     """The explicit options, Keras's positional parameters first (filters, kernel_size, ...)."""
-    opts = row.layer.options()
-    first = [k for k in POSITIONAL.get(row.layer.keras_class, ()) if k in opts]
+    return _ordered(row.layer)
+
+
+def _ordered(layer: Layer) -> dict[str, Any]:
+    opts = layer.options()
+    first = [k for k in type(layer).positional if k in opts]
     return {**{k: opts[k] for k in first}, **{k: v for k, v in opts.items() if k not in first}}
 
 
@@ -90,6 +48,8 @@ def _regularizer(value: dict) -> dict | None:
 
 # ---------------------------------------------------------------------------------------------- R
 def r_value(v: Any, key: str = "") -> str:
+    if isinstance(v, Layer):
+        return _r_layer(v)
     if v is None:
         return "NULL"
     if isinstance(v, bool):
@@ -123,11 +83,21 @@ def _r_name(k: str) -> str:
 
 
 def _r_args(row: Row) -> list[str]:
-    args = [f"{k} = {r_value(v, k)}" for k, v in ordered_options(row).items()]
-    if not row.layer.trainable:
+    return _r_layer_args(row.layer, row.name)
+
+
+def _r_layer_args(layer: Layer, name: str | None) -> list[str]:
+    args = [f"{k} = {r_value(v, k)}" for k, v in _ordered(layer).items()]
+    if not layer.trainable:
         args.append("trainable = FALSE")
-    args.append(f"name = {r_value(row.name)}")
+    if name is not None:
+        args.append(f"name = {r_value(name)}")
     return args
+
+
+def _r_layer(layer: Layer) -> str:
+    """A nested layer (wrapped by TimeDistributed or Bidirectional) as an R call without input."""
+    return f"{type(layer).r_name}({', '.join(_r_layer_args(layer, layer.name))})"
 
 
 def _r_call(row: Row, first: str | None = None) -> str:
@@ -178,6 +148,8 @@ def _r_var(name: str, taken: dict) -> str:
 
 # ---------------------------------------------------------------------------------------------- Python
 def py_value(v: Any, key: str = "") -> str:
+    if isinstance(v, Layer):
+        return _py_layer(v, v.name)
     if v is None or isinstance(v, (bool, int, float)):
         return repr(v)
     if isinstance(v, str):
@@ -198,19 +170,23 @@ def py_value(v: Any, key: str = "") -> str:
 
 
 def _py_call(row: Row) -> str:
-    cls = row.layer.keras_class
-    opts = ordered_options(row)
-    pos = POSITIONAL.get(cls, ())[:_PY_POSITIONAL.get(cls, 0)]
+    return _py_layer(row.layer, row.name)
+
+
+def _py_layer(layer: Layer, name: str | None) -> str:
+    cls = type(layer)
+    opts = _ordered(layer)
     args = []
-    for p in pos:
+    for p in cls.positional[:cls.py_positional]:
         if p not in opts:
             break
         args.append(py_value(opts.pop(p), p))
     args += [f"{k}={py_value(v, k)}" for k, v in opts.items()]
-    if not row.layer.trainable:
+    if not layer.trainable:
         args.append("trainable=False")
-    args.append(f"name={py_value(row.name)}")
-    return f"keras.layers.{cls}({', '.join(args)})"
+    if name is not None:
+        args.append(f"name={py_value(name)}")
+    return f"keras.layers.{cls.keras_class}({', '.join(args)})"
 
 
 def _py_input(spec: Spec) -> str:
@@ -234,7 +210,8 @@ def to_python(spec: Spec) -> str:
     for row in spec.rows:
         v = _py_var(row.name, var)
         if row.layer.arity is None:
-            ins = "[" + ", ".join(var[n] for n in row.inputs) + "]"
+            ins = ", ".join(var[n] for n in row.inputs)
+            ins = ins if row.layer.call_with_args else f"[{ins}]"
         else:
             ins = var[row.inputs[0]]
         lines.append(f"{v} = {_py_call(row)}({ins})")

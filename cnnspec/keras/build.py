@@ -38,10 +38,10 @@ def build_model(spec: Spec, *, overrides: dict[str, dict[str, Any]] | None = Non
             layer_spec.__pydantic_fields_set__.update(kwargs)
         try:
             layer = layer_spec.build_keras(row.name)
+            tensors[row.name] = layer_spec.apply_keras(layer, ins)
         except (TypeError, ValueError) as exc:
             raise SpecError(f"{row.name} ({row.type}): Keras refused the options: {' '.join(str(exc).split())[:200]}",
-                            file=spec.file, line=row.line) from None
-        tensors[row.name] = layer(ins if row.layer.arity is None else ins[0])
+                            file=spec.file, line=row.line) from exc
     out = tensors[alias.get(spec.rows[-1].name, spec.rows[-1].name)]
     return keras.Model(inputs=inp, outputs=out, name=_model_name(spec.label))
 

@@ -34,10 +34,6 @@ from cnnspec.keras.onnx_target import (INPUT_NAME, OUTPUT_NAME, PARITY_ATOL, che
 TARGETS = {"onnx": ("cnnspec.keras.onnx_target:OnnxTarget", ".onnx")}
 
 
-# Layer classes that do nothing at inference and are removed before export.
-_DROP_PREFIXES = ("Random",)
-_DROP_CLASSES = {"Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
-                 "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization"}
 
 
 class ParityError(CnnspecError):
@@ -55,8 +51,9 @@ class ParityError(CnnspecError):
 
 def is_training_only(layer) -> bool:
     """True for augmentation / regularisation layers that are identity at inference."""
-    name = type(layer).__name__
-    return name in _DROP_CLASSES or any(name.startswith(p) for p in _DROP_PREFIXES)
+    from cnnspec.layers import TRAINING_ONLY  # a fact on each layer class
+
+    return type(layer).__name__ in TRAINING_ONLY
 
 
 def _quiet_tf() -> None:

@@ -1,45 +1,95 @@
-"""The layer registry. The discriminated union of the layer classes *is* the registry:
-adding a layer means writing its class in one module and adding it to ``LAYER_CLASSES``."""
+"""The layer registry: one class per Keras layer type, grouped by family (one module each).
+Adding a layer means writing its class in its family's module and adding it to ``LAYER_CLASSES``;
+`cnnspec layers`, docs/layers.md, the JSON Schema, code generation, import and export read the
+facts from the class."""
 from __future__ import annotations
 
-from .augmentation import RandomFlip, RandomRotation, RandomTranslation, RandomZoom
-from .base import Alternative, Count, Layer
-from .conv import Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
-from .core import (Activation, Dense, Dropout, Embedding, Flatten, LeakyReLU, ReLU, Rescaling, Softmax,
-                   SpatialDropout1D, SpatialDropout2D)
-from .merge import Add, Average, Concatenate, Multiply
-from .normalization import BatchNormalization, LayerNormalization
-from .pooling import (AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D,
-                      GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D)
-from .reshaping import (Cropping1D, Cropping2D, Reshape, UpSampling1D, UpSampling2D, ZeroPadding1D,
-                        ZeroPadding2D)
+from .activation import ELU, Activation, LeakyReLU, PReLU, ReLU, Softmax
+from .attention import AdditiveAttention, Attention, MultiHeadAttention
+from .augmentation import (RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation,
+                           RandomTranslation, RandomZoom)
+from .base import Alternative, Count, Layer, Weight
+from .conv import (Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Conv3D, Conv3DTranspose, DepthwiseConv1D,
+                   DepthwiseConv2D, SeparableConv1D, SeparableConv2D)
+from .core import Dense, Embedding, Flatten, Masking, Permute, RepeatVector, Rescaling
+from .merge import Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract
+from .normalization import (BatchNormalization, GroupNormalization, LayerNormalization, Normalization,
+                            UnitNormalization)
+from .pooling import (AveragePooling1D, AveragePooling2D, AveragePooling3D, GlobalAveragePooling1D,
+                      GlobalAveragePooling2D, GlobalAveragePooling3D, GlobalMaxPooling1D, GlobalMaxPooling2D,
+                      GlobalMaxPooling3D, MaxPooling1D, MaxPooling2D, MaxPooling3D)
+from .preprocessing import CenterCrop, Resizing
+from .recurrent import GRU, LSTM, ConvLSTM1D, ConvLSTM2D, ConvLSTM3D, SimpleRNN
+from .regularization import (ActivityRegularization, AlphaDropout, Dropout, GaussianDropout, GaussianNoise,
+                             SpatialDropout1D, SpatialDropout2D, SpatialDropout3D)
+from .reshaping import (Cropping1D, Cropping2D, Cropping3D, Reshape, UpSampling1D, UpSampling2D, UpSampling3D,
+                        ZeroPadding1D, ZeroPadding2D, ZeroPadding3D)
+from .wrappers import Bidirectional, TimeDistributed
 
 LAYER_CLASSES: tuple[type[Layer], ...] = (
-    Conv1D, Conv2D, Conv2DTranspose, SeparableConv2D, DepthwiseConv2D,
-    MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D,
-    GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D,
-    Flatten, Dense, Dropout, SpatialDropout1D, SpatialDropout2D,
-    BatchNormalization, LayerNormalization,
-    Activation, ReLU, LeakyReLU, Softmax,
-    ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, Reshape,
-    Embedding, Rescaling,
-    RandomFlip, RandomTranslation, RandomRotation, RandomZoom,
-    Add, Concatenate, Multiply, Average,
+    # convolution
+    Conv1D, Conv2D, Conv3D, Conv1DTranspose, Conv2DTranspose, Conv3DTranspose,
+    SeparableConv1D, SeparableConv2D, DepthwiseConv1D, DepthwiseConv2D,
+    # pooling
+    MaxPooling1D, MaxPooling2D, MaxPooling3D, AveragePooling1D, AveragePooling2D, AveragePooling3D,
+    GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D,
+    GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D,
+    # core
+    Dense, Flatten, Embedding, Rescaling, Masking, Permute, RepeatVector,
+    # recurrent and wrappers
+    SimpleRNN, LSTM, GRU, ConvLSTM1D, ConvLSTM2D, ConvLSTM3D, Bidirectional, TimeDistributed,
+    # attention
+    MultiHeadAttention, Attention, AdditiveAttention,
+    # regularization
+    Dropout, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D, GaussianNoise, GaussianDropout,
+    AlphaDropout, ActivityRegularization,
+    # normalization
+    BatchNormalization, LayerNormalization, GroupNormalization, UnitNormalization, Normalization,
+    # activations
+    Activation, ReLU, LeakyReLU, Softmax, ELU, PReLU,
+    # reshaping
+    ZeroPadding1D, ZeroPadding2D, ZeroPadding3D, Cropping1D, Cropping2D, Cropping3D,
+    UpSampling1D, UpSampling2D, UpSampling3D, Reshape,
+    # preprocessing and augmentation
+    Resizing, CenterCrop, RandomCrop, RandomFlip, RandomTranslation, RandomRotation, RandomZoom,
+    RandomContrast, RandomBrightness,
+    # merging
+    Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot,
 )
 
-#: Every accepted ``type`` (Keras 3 class name or R keras function) -> its class.
+#: Every accepted ``type`` (Keras 3 class name, Keras alias or R keras function) -> its class.
 BY_TYPE: dict[str, type[Layer]] = {t: cls for cls in LAYER_CLASSES for t in cls.type_names()}
 
-#: Training-only layers, identity at inference (stripped from exports).
-TRAINING_ONLY = frozenset({"RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom",
-                           "Dropout", "SpatialDropout1D", "SpatialDropout2D"})
+#: Keras class name -> layer class (what a built model's layers are called).
+BY_KERAS_CLASS: dict[str, type[Layer]] = {cls.keras_class: cls for cls in LAYER_CLASSES}
 
-__all__ = ["LAYER_CLASSES", "BY_TYPE", "TRAINING_ONLY", "Layer", "Count", "Alternative"] + [
-    c.__name__ for c in LAYER_CLASSES]
+#: Keras class names of the layers that are identity at inference (left out of exports).
+TRAINING_ONLY = frozenset(cls.keras_class for cls in LAYER_CLASSES if cls.training_only)
 
-# The same registry as a pydantic discriminated union (used for the JSON schema of a row).
-from typing import Annotated, Union  # noqa: E402
 
-from pydantic import Field  # noqa: E402
+def family(cls: type[Layer]) -> str:
+    """The family a layer class belongs to (its module: conv, pooling, recurrent ...)."""
+    return cls.__module__.rsplit(".", 1)[-1]
 
-AnyLayer = Annotated[Union[LAYER_CLASSES], Field(discriminator="type")]  # type: ignore[valid-type]
+
+__all__ = ["LAYER_CLASSES", "BY_TYPE", "BY_KERAS_CLASS", "TRAINING_ONLY", "Layer", "Count", "Weight",
+           "Alternative", "family"] + [c.__name__ for c in LAYER_CLASSES]
+
+
+def suggest_type(word: str) -> str:
+    """`` (did you mean 'Conv2D'?)`` for a misspelt layer type, or ``""``: only for a different case or
+    spelling of a known name with the same digits (Conv3d -> Conv3D), never for another type
+    (Conv3D is not Conv2D, layer_lstm is not layer_flatten)."""
+    import difflib
+    import re
+
+    def key(s: str) -> str:
+        return re.sub(r"[_\s]", "", s).lower()
+
+    by_key = {key(t): t for t in BY_TYPE}
+    if key(word) in by_key:
+        return f" (did you mean '{by_key[key(word)]}'?)"
+    digits = re.sub(r"\D", "", word)
+    close = [c for c in difflib.get_close_matches(word, list(BY_TYPE), n=5, cutoff=0.85)
+             if re.sub(r"\D", "", c) == digits]
+    return f" (did you mean '{close[0]}'?)" if close else ""

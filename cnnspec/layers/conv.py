@@ -1,4 +1,4 @@
-"""Convolution layers: Conv1D, Conv2D, Conv2DTranspose, SeparableConv2D, DepthwiseConv2D."""
+"""Convolution layers: Conv1D/2D/3D, Conv1D/2D/3DTranspose, SeparableConv1D/2D, DepthwiseConv1D/2D."""
 from __future__ import annotations
 
 from typing import ClassVar, Literal
@@ -6,8 +6,8 @@ from typing import ClassVar, Literal
 from pydantic import ValidationInfo, field_validator, model_validator
 
 from cnnspec.layers.shapes import Shape, ShapeError, as_tuple, conv_output_length, deconv_output_length
-from .base import (Alternative, Count, KerasObject, WithKernel, Padding, PaddingCausal, Size,
-                   SizeOrTuple, formula, weights)
+from .base import (Alternative, Constraint, DataFormat, Initializer, Padding, PaddingCausal, Regularizer, Size,
+                   SizeOrTuple, Weight, WithBias, WithKernel, bias)
 
 
 def _join_axes(parts: list[str]) -> str:
@@ -15,7 +15,7 @@ def _join_axes(parts: list[str]) -> str:
     return parts[0] + (" on each axis" if len(parts) > 1 else "") if len(set(parts)) == 1 else "; ".join(parts)
 
 
-class _Conv(WithKernel):
+class _Conv(WithBias):
     """Shared by the convolutions: the options and rules of Keras's ``BaseConv``."""
 
     rank: ClassVar[int] = 2  #: number of spatial axes
@@ -23,11 +23,12 @@ class _Conv(WithKernel):
     #: BaseDepthwiseConv and BaseSeparableConv do not (they compute the usual formula).
     refuses_strides_with_dilation: ClassVar[bool] = True
 
+    size_field = "kernel_size"
     kernel_size: SizeOrTuple
     strides: SizeOrTuple = 1
     padding: Padding = "valid"
     dilation_rate: SizeOrTuple = 1
-    data_format: Literal["channels_last"] | None = None
+    data_format: DataFormat | None = None
 
     # per-axis tuples
     def _k(self) -> tuple[int, ...]:
@@ -110,22 +111,24 @@ class _Conv(WithKernel):
         return self._spatial(shape, padding, strides) + self.output_shape(shape)[-1:]
 
 
-class _PlainConv(_Conv):
+class _PlainConv(_Conv, WithKernel):
+    """Keras's ``BaseConv``: kernel (*kernel_size, c_in/groups, filters) + filters bias."""
+
+    positional = ("filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "groups",
+                  "activation", "use_bias")
+    py_positional = 2
     filters: Size
     groups: Size = 1
 
     def output_shape(self, shape: Shape) -> Shape:
         return self._spatial(shape) + (self.filters,)
 
-    def count(self, shape: Shape) -> Count:
+    def weights(self, shape: Shape) -> list[Weight]:
         cin = self._channels(shape)
         if cin % self.groups or self.filters % self.groups:
             raise ShapeError(f"input channels ({cin}) and filters ({self.filters}) must both be divisible "
                              f"by groups ({self.groups})", "groups")
-        parts = [weights(*self._k(), cin // self.groups, self.filters)]
-        if self.use_bias:
-            parts.append((self.filters, str(self.filters)))
-        return Count(sum(p[0] for p in parts), 0, formula(parts))
+        return bias([Weight("kernel", (*self._k(), cin // self.groups, self.filters))], self.use_bias, self.filters)
 
     def param_alternatives(self, shape: Shape) -> list[Alternative]:
         k = 1
@@ -147,7 +150,7 @@ class _PlainConv(_Conv):
 class Conv1D(_PlainConv):
     """``keras.layers.Conv1D``: kernel (k, c_in/groups, filters) + filters bias."""
 
-    type: Literal["Conv1D", "layer_conv_1d"]
+    type: Literal["Conv1D", "layer_conv_1d", "Convolution1D"]
     input_rank = 2
     rank = 1
     padding: PaddingCausal = "valid"
@@ -156,17 +159,24 @@ class Conv1D(_PlainConv):
 class Conv2D(_PlainConv):
     """``keras.layers.Conv2D``: kernel (kh, kw, c_in/groups, filters) + filters bias."""
 
-    type: Literal["Conv2D", "layer_conv_2d"]
+    type: Literal["Conv2D", "layer_conv_2d", "Convolution2D"]
     input_rank = 3
     rank = 2
 
 
-class Conv2DTranspose(_Conv):
-    """``keras.layers.Conv2DTranspose``: kernel (kh, kw, filters, c_in) + filters bias."""
+class Conv3D(_PlainConv):
+    """``keras.layers.Conv3D``: kernel (kd, kh, kw, c_in/groups, filters) + filters bias."""
 
-    type: Literal["Conv2DTranspose", "layer_conv_2d_transpose"]
-    input_rank = 3
-    rank = 2
+    type: Literal["Conv3D", "layer_conv_3d", "Convolution3D"]
+    input_rank = 4
+    rank = 3
+
+
+class _ConvTranspose(_Conv, WithKernel):
+    """Keras's ``BaseConvTranspose``: kernel (*kernel_size, filters, c_in) + filters bias."""
+
+    positional = ("filters", "kernel_size", "strides", "padding")
+    py_positional = 2
     filters: Size
     output_padding: SizeOrTuple | Literal[0] | None = None
 
@@ -175,8 +185,8 @@ class Conv2DTranspose(_Conv):
     def _check_output_padding(cls, v, info: ValidationInfo):
         strides = info.data.get("strides")
         if v is not None and strides is not None:
-            op = as_tuple(v, 2, "output_padding")
-            for p, s in zip(op, as_tuple(strides, 2, "strides")):
+            op = as_tuple(v, cls.rank, "output_padding")
+            for p, s in zip(op, as_tuple(strides, cls.rank, "strides")):
                 if p >= s:
                     raise ValueError(f"`output_padding` must be strictly less than `strides` for all "
                                      f"dimensions. Received: output_padding={v}, strides={strides}")
@@ -185,65 +195,117 @@ class Conv2DTranspose(_Conv):
     def _spatial(self, shape: Shape, padding=None, strides=None) -> tuple:
         padding = padding or self.padding
         strides = strides or self._s()
-        op = (None,) * 2 if self.output_padding is None else as_tuple(self.output_padding, 2, "output_padding")
+        op = ((None,) * self.rank if self.output_padding is None
+              else as_tuple(self.output_padding, self.rank, "output_padding"))
         return tuple(deconv_output_length(n, k, s, padding, p, d)
                      for n, k, s, p, d in zip(shape[:-1], self._k(), strides, op, self._d()))
 
     def output_shape(self, shape: Shape) -> Shape:
         return self._spatial(shape) + (self.filters,)
 
-    def count(self, shape: Shape) -> Count:
-        parts = [weights(*self._k(), self.filters, self._channels(shape))]
-        if self.use_bias:
-            parts.append((self.filters, str(self.filters)))
-        return Count(sum(p[0] for p in parts), 0, formula(parts))
+    def weights(self, shape: Shape) -> list[Weight]:
+        return bias([Weight("kernel", (*self._k(), self.filters, self._channels(shape)))], self.use_bias,
+                    self.filters)
 
 
-class SeparableConv2D(_Conv):
-    """``keras.layers.SeparableConv2D``: depthwise (kh, kw, c_in, m) + pointwise (1, 1, c_in*m, filters) + bias."""
+class Conv1DTranspose(_ConvTranspose):
+    """``keras.layers.Conv1DTranspose``: kernel (k, filters, c_in) + filters bias."""
 
-    type: Literal["SeparableConv2D", "layer_separable_conv_2d"]
+    type: Literal["Conv1DTranspose", "layer_conv_1d_transpose", "Convolution1DTranspose"]
+    input_rank = 2
+    rank = 1
+
+
+class Conv2DTranspose(_ConvTranspose):
+    """``keras.layers.Conv2DTranspose``: kernel (kh, kw, filters, c_in) + filters bias."""
+
+    type: Literal["Conv2DTranspose", "layer_conv_2d_transpose", "Convolution2DTranspose"]
     input_rank = 3
     rank = 2
+
+
+class Conv3DTranspose(_ConvTranspose):
+    """``keras.layers.Conv3DTranspose``: kernel (kd, kh, kw, filters, c_in) + filters bias."""
+
+    type: Literal["Conv3DTranspose", "layer_conv_3d_transpose", "Convolution3DTranspose"]
+    input_rank = 4
+    rank = 3
+
+
+class _NoKernelOptions(_Conv):
+    """Depthwise and separable convolutions: Keras's constructors take depthwise (and pointwise)
+    initializers, regularizers and constraints instead of the kernel_* options."""
+
     refuses_strides_with_dilation = False
-    filters: Size
     depth_multiplier: Size = 1
-    depthwise_initializer: KerasObject = None
-    pointwise_initializer: KerasObject = None
-    depthwise_regularizer: KerasObject = None
-    pointwise_regularizer: KerasObject = None
-    depthwise_constraint: KerasObject = None
-    pointwise_constraint: KerasObject = None
+    depthwise_initializer: Initializer = "glorot_uniform"
+    depthwise_regularizer: Regularizer = None
+    depthwise_constraint: Constraint = None
+
+
+class _SeparableConv(_NoKernelOptions):
+    """Keras's ``BaseSeparableConv``: depthwise (*k, c_in, m) + pointwise (1.., c_in*m, filters) + bias."""
+
+    positional = ("filters", "kernel_size", "strides", "padding")
+    py_positional = 2
+    filters: Size
+    pointwise_initializer: Initializer = "glorot_uniform"
+    pointwise_regularizer: Regularizer = None
+    pointwise_constraint: Constraint = None
 
     def output_shape(self, shape: Shape) -> Shape:
         return self._spatial(shape) + (self.filters,)
 
-    def count(self, shape: Shape) -> Count:
+    def weights(self, shape: Shape) -> list[Weight]:
         cin, m = self._channels(shape), self.depth_multiplier
-        parts = [weights(*self._k(), cin, m), weights(cin * m, self.filters)]
-        if self.use_bias:
-            parts.append((self.filters, str(self.filters)))
-        return Count(sum(p[0] for p in parts), 0, formula(parts))
+        return bias([Weight("depthwise_kernel", (*self._k(), cin, m)),
+                     Weight("pointwise_kernel", (1,) * self.rank + (cin * m, self.filters))],
+                    self.use_bias, self.filters)
 
 
-class DepthwiseConv2D(_Conv):
+class SeparableConv1D(_SeparableConv):
+    """``keras.layers.SeparableConv1D``: depthwise (k, c_in, m) + pointwise (1, c_in*m, filters) + bias."""
+
+    type: Literal["SeparableConv1D", "layer_separable_conv_1d", "SeparableConvolution1D"]
+    input_rank = 2
+    rank = 1
+    padding: PaddingCausal = "valid"
+
+
+class SeparableConv2D(_SeparableConv):
+    """``keras.layers.SeparableConv2D``: depthwise (kh, kw, c_in, m) + pointwise (1, 1, c_in*m, filters) + bias."""
+
+    type: Literal["SeparableConv2D", "layer_separable_conv_2d", "SeparableConvolution2D"]
+    input_rank = 3
+    rank = 2
+
+
+class _DepthwiseConv(_NoKernelOptions):
+    """Keras's ``BaseDepthwiseConv``: kernel (*k, c_in, m) + c_in*m bias."""
+
+    positional = ("kernel_size", "strides", "padding", "depth_multiplier")
+    py_positional = 1
+
+    def output_shape(self, shape: Shape) -> Shape:
+        return self._spatial(shape) + (self._channels(shape) * self.depth_multiplier,)
+
+    def weights(self, shape: Shape) -> list[Weight]:
+        cin, m = self._channels(shape), self.depth_multiplier
+        return bias([Weight("kernel", (*self._k(), cin, m))], self.use_bias, cin * m)
+
+
+class DepthwiseConv1D(_DepthwiseConv):
+    """``keras.layers.DepthwiseConv1D``: kernel (k, c_in, m) + c_in*m bias."""
+
+    type: Literal["DepthwiseConv1D", "layer_depthwise_conv_1d"]
+    input_rank = 2
+    rank = 1
+    padding: PaddingCausal = "valid"
+
+
+class DepthwiseConv2D(_DepthwiseConv):
     """``keras.layers.DepthwiseConv2D``: kernel (kh, kw, c_in, m) + c_in*m bias."""
 
     type: Literal["DepthwiseConv2D", "layer_depthwise_conv_2d"]
     input_rank = 3
     rank = 2
-    refuses_strides_with_dilation = False
-    depth_multiplier: Size = 1
-    depthwise_initializer: KerasObject = None
-    depthwise_regularizer: KerasObject = None
-    depthwise_constraint: KerasObject = None
-
-    def output_shape(self, shape: Shape) -> Shape:
-        return self._spatial(shape) + (self._channels(shape) * self.depth_multiplier,)
-
-    def count(self, shape: Shape) -> Count:
-        cin, m = self._channels(shape), self.depth_multiplier
-        parts = [weights(*self._k(), cin, m)]
-        if self.use_bias:
-            parts.append((cin * m, f"{cin}*{m}" if m > 1 else str(cin)))
-        return Count(sum(p[0] for p in parts), 0, formula(parts))

@@ -1,21 +1,32 @@
-"""Core layers: Dense, Flatten, Dropout, SpatialDropout1D/2D, Activation, ReLU, LeakyReLU, Softmax,
-Embedding, Rescaling."""
+"""Core layers: Dense, Flatten, Embedding, Rescaling, Masking, Permute, RepeatVector."""
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field, model_validator
 
 from cnnspec.layers.shapes import Shape, ShapeError, product
-from .base import Alternative, Count, KerasObject, Layer, WithKernel, Rate, Size, formula, weights
+from .base import (Alternative, Constraint, DataFormat, Initializer, Layer, Regularizer, Size, Weight,
+                   WithKernel, bias, tuple_or_int)
 
 
 class Dense(WithKernel):
-    """``keras.layers.Dense``: kernel (last_dim, units) + units bias, applied on the last axis."""
+    """``keras.layers.Dense``: kernel (last_dim, units) + units bias, applied on the last axis.
+    With ``lora_rank`` the kernel is frozen and lora_kernel_a (last_dim, r) and lora_kernel_b
+    (r, units) train, as Keras does."""
 
     type: Literal["Dense", "layer_dense"]
+    positional = ("units", "activation", "use_bias")
+    py_positional = 1
     units: Size
     lora_rank: Size | None = None
+    lora_alpha: Annotated[float, Field(gt=0)] | None = None
+
+    @model_validator(mode="after")
+    def _alpha_needs_rank(self):
+        if self.lora_alpha is not None and self.lora_rank is None:
+            raise ValueError("lora_alpha needs lora_rank")
+        return self
 
     def _last(self, shape: Shape) -> int:
         if not shape:
@@ -28,11 +39,12 @@ class Dense(WithKernel):
         self._last(shape)
         return shape[:-1] + (self.units,)
 
-    def count(self, shape: Shape) -> Count:
-        parts = [weights(self._last(shape), self.units)]
-        if self.use_bias:
-            parts.append((self.units, str(self.units)))
-        return Count(sum(p[0] for p in parts), 0, formula(parts))
+    def weights(self, shape: Shape) -> list[Weight]:
+        n = self._last(shape)
+        ws = bias([Weight("kernel", (n, self.units), trainable=self.lora_rank is None)], self.use_bias, self.units)
+        if self.lora_rank is not None:
+            ws += [Weight("lora_kernel_a", (n, self.lora_rank)), Weight("lora_kernel_b", (self.lora_rank, self.units))]
+        return ws
 
     def param_alternatives(self, shape: Shape) -> list[Alternative]:
         n, u = self._last(shape), self.units
@@ -45,7 +57,8 @@ class Flatten(Layer):
     """``keras.layers.Flatten``: the product of the non-batch dimensions."""
 
     type: Literal["Flatten", "layer_flatten"]
-    data_format: Literal["channels_last"] | None = None
+    positional = ("data_format",)
+    data_format: DataFormat | None = None
 
     def output_shape(self, shape: Shape) -> Shape:
         return (product(shape),)
@@ -54,70 +67,67 @@ class Flatten(Layer):
         return f"{'*'.join('None' if d is None else str(d) for d in shape)} = {product(shape)}"
 
 
-class Dropout(Layer):
-    type: Literal["Dropout", "layer_dropout"]
-    rate: Rate
-    noise_shape: list[int | None] | None = None
-    seed: int | None = None
-
-
-class SpatialDropout1D(Layer):
-    type: Literal["SpatialDropout1D", "layer_spatial_dropout_1d"]
-    input_rank = 2
-    rate: Rate
-    seed: int | None = None
-
-
-class SpatialDropout2D(Layer):
-    type: Literal["SpatialDropout2D", "layer_spatial_dropout_2d"]
-    input_rank = 3
-    rate: Rate
-    seed: int | None = None
-    data_format: Literal["channels_last"] | None = None
-
-
-class Activation(Layer):
-    type: Literal["Activation", "layer_activation"]
-    activation: str
-
-
-class ReLU(Layer):
-    type: Literal["ReLU", "layer_activation_relu"]
-    max_value: Annotated[float, Field(ge=0)] | None = None
-    negative_slope: Annotated[float, Field(ge=0)] = 0.0
-    threshold: float = 0.0
-
-
-class LeakyReLU(Layer):
-    type: Literal["LeakyReLU", "layer_activation_leaky_relu"]
-    negative_slope: Annotated[float, Field(ge=0)] = 0.3
-
-
-class Softmax(Layer):
-    type: Literal["Softmax", "layer_activation_softmax"]
-    axis: int = -1
-
-
 class Embedding(Layer):
     """``keras.layers.Embedding``: an (input_dim, output_dim) table; output adds an axis of output_dim."""
 
     type: Literal["Embedding", "layer_embedding"]
+    positional = ("input_dim", "output_dim")
     input_dim: Size
     output_dim: Size
-    embeddings_initializer: KerasObject = None
-    embeddings_regularizer: KerasObject = None
-    embeddings_constraint: KerasObject = None
+    embeddings_initializer: Initializer = "uniform"
+    embeddings_regularizer: Regularizer = None
+    embeddings_constraint: Constraint = None
+    activity_regularizer: Regularizer = None
     mask_zero: bool = False
 
     def output_shape(self, shape: Shape) -> Shape:
         return shape + (self.output_dim,)
 
-    def count(self, shape: Shape) -> Count:
-        n, f = weights(self.input_dim, self.output_dim)
-        return Count(n, 0, f"{f} = {n}")
+    def weights(self, shape: Shape) -> list[Weight]:
+        return [Weight("embeddings", (self.input_dim, self.output_dim))]
 
 
 class Rescaling(Layer):
+    """``keras.layers.Rescaling``: x * scale + offset."""
+
     type: Literal["Rescaling", "layer_rescaling"]
-    scale: float
-    offset: float = 0.0
+    positional = ("scale", "offset")
+    scale: float | list[float]
+    offset: float | list[float] = 0.0
+
+
+class Masking(Layer):
+    """``keras.layers.Masking``: marks time steps equal to mask_value as padding; shape unchanged."""
+
+    type: Literal["Masking", "layer_masking"]
+    positional = ("mask_value",)
+    mask_value: float = 0.0
+
+
+class Permute(Layer):
+    """``keras.layers.Permute``: reorders the non-batch axes (``dims`` counts from 1)."""
+
+    type: Literal["Permute", "layer_permute"]
+    positional = ("dims",)
+    py_positional = 1
+    size_field = "dims"
+    dims: Annotated[tuple[Size, ...], BeforeValidator(tuple_or_int)]
+
+    def output_shape(self, shape: Shape) -> Shape:
+        if sorted(self.dims) != list(range(1, len(shape) + 1)):
+            raise ShapeError(f"Invalid permutation argument `dims` for Permute Layer: {list(self.dims)} for an "
+                             f"input of rank {len(shape) + 1}: it must list 1 to {len(shape)} once each", "dims")
+        return tuple(shape[d - 1] for d in self.dims)
+
+
+class RepeatVector(Layer):
+    """``keras.layers.RepeatVector``: (features,) -> (n, features)."""
+
+    type: Literal["RepeatVector", "layer_repeat_vector"]
+    positional = ("n",)
+    py_positional = 1
+    input_rank = 1
+    n: Size
+
+    def output_shape(self, shape: Shape) -> Shape:
+        return (self.n,) + shape

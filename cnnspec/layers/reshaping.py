@@ -1,4 +1,4 @@
-"""Reshaping layers: ZeroPadding1D/2D, Cropping1D/2D, UpSampling1D/2D, Reshape."""
+"""Reshaping layers: ZeroPadding1D/2D/3D, Cropping1D/2D/3D, UpSampling1D/2D/3D, Reshape."""
 from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal, Union
@@ -6,7 +6,7 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 from pydantic import BeforeValidator, Field
 
 from cnnspec.layers.shapes import MAX_DIM, Shape, ShapeError, product
-from .base import Layer, NonNeg, Size, SizeOrTuple, _tuple_or_int
+from .base import DataFormat, Layer, NonNeg, Size, SizeOrTuple, _tuple_or_int
 
 
 def _pairs(value: Any, rank: int, field: str) -> tuple[tuple[int, int], ...]:
@@ -39,10 +39,18 @@ def _nested(v: Any) -> Any:
 PairSpec = Annotated[Union[NonNeg, tuple[Union[NonNeg, tuple[NonNeg, NonNeg]], ...]], BeforeValidator(_nested)]
 
 
+class _Channels(Layer):
+    """The data_format option (1D padding, cropping and upsampling do not take it in Keras)."""
+
+    data_format: DataFormat | None = None
+
+
 class _Pad(Layer):
+    """Keras's ZeroPadding: adds zeros before and after each spatial axis."""
+
     rank: ClassVar[int] = 2
+    positional = ("padding", "data_format")
     padding: PairSpec = 1
-    data_format: Literal["channels_last"] | None = None
 
     def output_shape(self, shape: Shape) -> Shape:
         pads = _pairs(self.padding, self.rank, "padding")
@@ -50,20 +58,36 @@ class _Pad(Layer):
 
 
 class ZeroPadding1D(_Pad):
+    """``keras.layers.ZeroPadding1D``: zeros before and after the steps."""
+
     type: Literal["ZeroPadding1D", "layer_zero_padding_1d"]
+    positional = ("padding",)
     input_rank = 2
     rank = 1
 
 
-class ZeroPadding2D(_Pad):
+class ZeroPadding2D(_Pad, _Channels):
+    """``keras.layers.ZeroPadding2D``: zero rows and columns around the image."""
+
     type: Literal["ZeroPadding2D", "layer_zero_padding_2d"]
     input_rank = 3
 
 
+class ZeroPadding3D(_Pad, _Channels):
+    """``keras.layers.ZeroPadding3D``: zeros around a volume."""
+
+    type: Literal["ZeroPadding3D", "layer_zero_padding_3d"]
+    input_rank = 4
+    rank = 3
+
+
 class _Crop(Layer):
+    """Keras's Cropping: removes entries before and after each spatial axis."""
+
     rank: ClassVar[int] = 2
-    cropping: PairSpec = 0  # Keras: Cropping2D ((0, 0), (0, 0)); Cropping1D overrides with (1, 1)
-    data_format: Literal["channels_last"] | None = None
+    positional = ("cropping", "data_format")
+    size_field = "cropping"
+    cropping: PairSpec = 0  # Keras: Cropping2D ((0, 0), (0, 0)); 1D and 3D default to 1
 
     def output_shape(self, shape: Shape) -> Shape:
         crops = _pairs(self.cropping, self.rank, "cropping")
@@ -76,38 +100,71 @@ class _Crop(Layer):
 
 
 class Cropping1D(_Crop):
+    """``keras.layers.Cropping1D``: cuts steps off the start and end (no data_format in Keras)."""
+
     type: Literal["Cropping1D", "layer_cropping_1d"]
+    positional = ("cropping",)
     input_rank = 2
     rank = 1
     cropping: PairSpec = 1
 
 
-class Cropping2D(_Crop):
+class Cropping2D(_Crop, _Channels):
+    """``keras.layers.Cropping2D``: cuts rows and columns off the edges."""
+
     type: Literal["Cropping2D", "layer_cropping_2d"]
     input_rank = 3
 
 
-class UpSampling1D(Layer):
-    type: Literal["UpSampling1D", "layer_upsampling_1d"]
-    input_rank = 2
-    size: Size = 2
+class Cropping3D(_Crop, _Channels):
+    """``keras.layers.Cropping3D``: cuts a volume's edges."""
 
-    def output_shape(self, shape: Shape) -> Shape:
-        return (None if shape[0] is None else shape[0] * self.size,) + shape[1:]
+    type: Literal["Cropping3D", "layer_cropping_3d"]
+    input_rank = 4
+    rank = 3
+    cropping: PairSpec = 1
 
 
-class UpSampling2D(Layer):
-    type: Literal["UpSampling2D", "layer_upsampling_2d"]
-    input_rank = 3
+class _UpSampling(Layer):
+    """Keras's UpSampling: repeats each entry ``size`` times along each spatial axis."""
+
+    rank: ClassVar[int] = 2
+    positional = ("size", "data_format")
+    py_positional = 1
     size: SizeOrTuple = 2
-    interpolation: Literal["nearest", "bilinear", "bicubic", "lanczos3", "lanczos5", "area"] = "nearest"
-    data_format: Literal["channels_last"] | None = None
 
     def output_shape(self, shape: Shape) -> Shape:
         from cnnspec.layers.shapes import as_tuple
 
-        s = as_tuple(self.size, 2, "size")
+        s = as_tuple(self.size, self.rank, "size")
         return tuple(None if n is None else n * k for n, k in zip(shape[:-1], s)) + shape[-1:]
+
+
+class UpSampling1D(_UpSampling):
+    """``keras.layers.UpSampling1D``: repeats each step ``size`` times."""
+
+    type: Literal["UpSampling1D", "layer_upsampling_1d"]
+    positional = ("size",)
+    input_rank = 2
+    rank = 1
+    size: Size = 2
+
+
+class UpSampling2D(_UpSampling, _Channels):
+    """``keras.layers.UpSampling2D``: repeats rows and columns."""
+
+    type: Literal["UpSampling2D", "layer_upsampling_2d"]
+    positional = ("size", "data_format", "interpolation")
+    input_rank = 3
+    interpolation: Literal["nearest", "bilinear", "bicubic", "lanczos3", "lanczos5", "area"] = "nearest"
+
+
+class UpSampling3D(_UpSampling, _Channels):
+    """``keras.layers.UpSampling3D``: repeats along the three spatial axes."""
+
+    type: Literal["UpSampling3D", "layer_upsampling_3d"]
+    input_rank = 4
+    rank = 3
 
 
 TargetDim = Annotated[int, Field(ge=-1, le=MAX_DIM)]
@@ -117,6 +174,9 @@ class Reshape(Layer):
     """``keras.layers.Reshape``: one entry may be -1, inferred from the input's size."""
 
     type: Literal["Reshape", "layer_reshape"]
+    positional = ("target_shape",)
+    py_positional = 1
+    size_field = "target_shape"
     target_shape: Annotated[tuple[TargetDim, ...], BeforeValidator(_tuple_or_int)]
 
     def output_shape(self, shape: Shape) -> Shape:

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from cnnspec.errors import SpecError
 from cnnspec.util import split_variant, suggest  # noqa: F401  (suggest is used by the importer too)
-from cnnspec.layers import BY_TYPE, LAYER_CLASSES, Layer
+from cnnspec.layers import BY_TYPE, LAYER_CLASSES, Layer, suggest_type
 from cnnspec.layers.shapes import MAX_DIM, Shape
 from cnnspec.spec.yamlio import LineDict, LineList, load
 
@@ -277,8 +277,9 @@ class _Expander:
         line = item.line
         tname = item["type"]
         if not isinstance(tname, str) or tname not in BY_TYPE:
-            names = [c.keras_class for c in LAYER_CLASSES] + [c.r_name for c in LAYER_CLASSES]
-            raise self.err(f"unknown layer type '{tname}'{suggest(str(tname), names)}", item.line_of("type"), "type")
+            raise self.err(f"unknown layer type '{tname}'{suggest_type(str(tname))}: not supported by cnnspec "
+                           f"(`cnnspec layers` lists the {len(LAYER_CLASSES)} supported types)",
+                           item.line_of("type"), "type")
         cls = BY_TYPE[tname]
         data = {k: v for k, v in item.items() if k not in ROW_META}
         data["type"] = tname
@@ -337,6 +338,50 @@ class _Expander:
             msg = f"{e['msg']} (got {got!r:.60})" if got is not None and e["type"] != "value_error" else e["msg"]
             msg = msg.replace("Value error, ", "")
         return self.err(msg, line, ".".join(loc) if loc else None)
+
+
+def _row_types(node: Any, line: int, out: list[tuple[str, int]], seen: set[int] | None = None) -> None:
+    """Every literal ``type`` of the rows under ``node`` (layers, blocks, repeats, wrapped layers);
+    each node once (YAML aliases share nodes)."""
+    seen = set() if seen is None else seen
+    if id(node) in seen or len(seen) > 200_000:
+        return
+    seen.add(id(node))
+    if isinstance(node, list):
+        for item, il in zip(node, getattr(node, "item_lines", [line] * len(node))):
+            _row_types(item, il, out, seen)
+    elif isinstance(node, dict):
+        t = node.get("type")
+        if isinstance(t, str) and "$" not in t:
+            out.append((t, node.line_of("type") if isinstance(node, LineDict) else line))
+        for k in ("layers", "layer", "backward_layer"):
+            if k in node:
+                _row_types(node[k], node.line_of(k) if isinstance(node, LineDict) else line, out, seen)
+
+
+def _check_types(doc: LineDict, path: str) -> None:
+    """All unsupported layer types of the file in one error (not one per run)."""
+    found: list[tuple[str, int]] = []
+    seen: set[int] = set()
+    _row_types(doc.get("layers"), doc.line_of("layers"), found, seen)
+    blocks = doc.get("blocks")
+    if isinstance(blocks, dict):
+        for body in blocks.values():
+            _row_types(body, doc.line_of("blocks"), found, seen)
+    unknown: dict[str, int] = {}
+    for t, line in found:
+        if t not in BY_TYPE and t not in unknown:
+            unknown[t] = line
+    if not unknown:
+        return
+    first = min(unknown.values())
+    if len(unknown) == 1:
+        t = next(iter(unknown))
+        raise SpecError(f"unknown layer type '{t}'{suggest_type(t)}: not supported by cnnspec (`cnnspec layers` "
+                        f"lists the {len(LAYER_CLASSES)} supported types)", file=path, line=first, field="type")
+    listed = ", ".join(f"'{t}' (line {ln}){suggest_type(t)}" for t, ln in unknown.items())
+    raise SpecError(f"unknown layer types, not supported by cnnspec: {listed} (`cnnspec layers` lists the "
+                    f"{len(LAYER_CLASSES)} supported types)", file=path, line=first, field="type")
 
 
 def _parse_blocks(raw: Any, file: str) -> dict:
@@ -408,6 +453,7 @@ def load_specs(path: str | Path, text: str | None = None) -> list[Spec]:
         if key in doc and doc[key] is not None and not isinstance(doc[key], str):
             raise SpecError(f"`{key}` must be text", file=path, line=doc.line_of(key), field=key)
     name = doc.get("name") or Path(path).stem
+    _check_types(doc, path)
     blocks = _parse_blocks(doc.get("blocks"), path)
     gvars = doc.get("vars") or {}
     if not isinstance(gvars, dict):
