@@ -350,7 +350,7 @@ def with_flags(cfg: TrainConfig, flags: dict[str, Any], file: str | None = None)
         data.pop("validation", None)
     if "validation" in upd:
         data.pop("validation_split", None)
-    if "learning_rate" in upd and isinstance(cfg.optimizer, Optimizer):
+    if "learning_rate" in upd and isinstance(cfg.optimizer, Optimizer) and "optimizer" not in upd:
         opt = dict(data.get("optimizer") or {})
         opt["learning_rate"] = upd.pop("learning_rate")
         data["optimizer"] = opt
