@@ -54,7 +54,7 @@ def _output_units(spec) -> int:
 def prepare(spec_path: str, data: str | None, data_path: str | None, limit: int | None = None):
     """Spec, config (with --data), dataset and the data checks; nothing needs TensorFlow yet."""
     from cnnspec.data import checks as dc
-    from cnnspec.data.datasets import load_dataset
+    from cnnspec.data import load_dataset
     from cnnspec.spec.loader import load_spec
     from cnnspec.spec.trainconfig import for_spec, with_flags
 
