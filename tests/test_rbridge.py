@@ -43,11 +43,50 @@ def test_run_dir_from_various_returns(tmp_path):
     assert rbridge.run_dir({"run_dir": "x"}) == "x"
 
 
-def test_build_and_fit_with_r_style_numbers():
+def test_inst_specs_are_the_repository_specs():
+    """The R package ships copies of specs/ files for its examples and tests: they must not drift."""
+    shipped = sorted((ROOT / "r-bridge/inst/specs").glob("*.yaml"))
+    assert shipped
+    for f in shipped:
+        assert f.read_bytes() == (ROOT / "specs" / f.name).read_bytes(), f"r-bridge/inst/specs/{f.name} differs"
+
+
+def test_call_keeps_the_useful_line_of_other_errors():
+    res = rbridge.call("json", "loads", "{")
+    assert res["ok"] is False and res["type"] == "JSONDecodeError"
+    assert res["error"].startswith("JSONDecodeError: Expecting property name") and "\n" not in res["error"]
+
+
+def test_useful_line_skips_keras_framing():
+    exc = ValueError("Exception encountered when calling Conv2D.call().\n\n\x1b[1mInput 0 of layer is "
+                     "incompatible: expected ndim=4, found ndim=3\x1b[0m\n\nArguments received by Conv2D.call():\n"
+                     "  \u2022 inputs=tf.Tensor(shape=(1, 4, 4))")
+    assert rbridge.useful_line(exc) == "ValueError: Input 0 of layer is incompatible: expected ndim=4, found ndim=3"
+
+
+def test_build_honours_the_train_section_and_overrides():
+    pytest.importorskip("keras")
+    m = rbridge.build(str(ROOT / "specs/table6.yaml"))
+    assert type(m.keras.optimizer).__name__ == "Adadelta"
+    assert float(m.keras.optimizer.learning_rate.numpy()) == 1.0 and m.loss == "sparse_categorical_crossentropy"
+    m = rbridge.build(str(ROOT / "specs/table6.yaml"), optimizer="sgd", learning_rate=0.05)
+    assert type(m.keras.optimizer).__name__ == "SGD"
+    assert abs(float(m.keras.optimizer.learning_rate.numpy()) - 0.05) < 1e-7
+    info = rbridge.model_info(m)
+    assert info["totals"]["total"] == 1199882 and info["optimizer"] == "sgd" and info["units"] == 10
+
+
+def test_fit_evaluate_predict_with_r_style_arrays():
     pytest.importorskip("keras")
     import numpy as np
 
     m = rbridge.build(str(ROOT / "specs/table5.yaml"))
-    assert rbridge.count_params(m) == 9409
-    h = rbridge.fit(m, np.random.rand(6, 200, 1), np.array([0.0, 1.0] * 3), epochs=1.0, batch_size=3.0)
-    assert set(h) >= {"loss", "accuracy"} and len(h["loss"]) == 1
+    assert m.count_params() == 9409 and m.loss == "binary_crossentropy"
+    x = np.random.rand(6, 200)  # no channel dimension
+    h = rbridge.fit(m, x, np.array([0, 1] * 3), epochs=1.0, batch_size=3.0)
+    assert set(h["metrics"]) >= {"loss", "accuracy"} and len(h["metrics"]["loss"]) == 1
+    assert h["params"]["epochs"] == 1 and h["params"]["batch_size"] == 3
+    assert set(rbridge.evaluate(m, x, [0, 1] * 3)) == {"loss", "accuracy"}
+    assert rbridge.predict(m, x).shape == (6, 1)
+    with pytest.raises(Exception, match="x has dimensions 6x199"):
+        rbridge.predict(m, np.random.rand(6, 199))

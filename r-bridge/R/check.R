@@ -1,4 +1,29 @@
-#' Check a spec: every row's output shape and parameters, compared with the printed table.
+#' Check a spec against the summary table the paper printed
+#'
+#' The R side of `cnnspec check`: every row's output shape and parameter count, computed in pure
+#' Python (no TensorFlow) and compared with what the paper printed (the rows' `expect:`). Printing
+#' the result shows the table as Keras's `summary()` prints it, the mismatches with their likely
+#' cause, and a verdict.
+#'
+#' A spec that is not valid (an unknown option, an impossible shape) is an error of class
+#' `cnnspec_error` whose message is one line naming file, line and field.
+#'
+#' @param path A spec file (YAML or JSON); `"FILE#VARIANT"` picks one variant of a family.
+#' @return A data.frame of class `cnnspec_check`, one row per layer: `name`, `type`, `output`,
+#'   `params`, `expected_output`, `expected_params`, `ok`. Attributes: `totals` (list of `total`,
+#'   `trainable`, `non_trainable`), `mismatches` (a data.frame: `name`, `field`, `expected`,
+#'   `computed`, `line`, `hint`, `message`) and `spec` (label, file, source, input shape).
+#' @seealso [cnnspec_model()] builds the same spec as a Keras model.
+#' @export
+#' @examplesIf cnnspec_available()
+#' tab <- cnnspec_check(system.file("specs", "table6.yaml", package = "cnnspec"))
+#' tab
+#' all(tab$ok)
+#' attr(tab, "totals")$total
+#'
+#' # a paper with misprints: LeNet-5's table counted the pooling layers' weights
+#' lenet <- cnnspec_check(system.file("specs", "lenet5.yaml", package = "cnnspec"))
+#' attr(lenet, "mismatches")[, c("name", "field", "expected", "computed")]
 cnnspec_check <- function(path) {
   if (!is.character(path) || length(path) != 1) cnnspec_stop("path must be one spec file name")
   res <- py_call("cnnspec.interop.rbridge", "check_table", path)
@@ -25,40 +50,17 @@ cnnspec_check <- function(path) {
   df
 }
 
-human_bytes <- function(n) {
-  units <- c("B", "KB", "MB", "GB", "TB")
-  i <- 1
-  while (n >= 1024 && i < length(units)) { n <- n / 1024; i <- i + 1 }
-  sprintf("%.2f %s", n, units[i])
-}
-
-commas <- function(n) formatC(n, format = "d", big.mark = ",")
 
 #' @export
 format.cnnspec_check <- function(x, ...) {
   spec <- attr(x, "spec")
-  tot <- attr(x, "totals")
   rows <- as.data.frame(unclass(x), stringsAsFactors = FALSE)
-  layer <- sprintf("%s (%s)", rows$name, rows$type)
-  cols <- list(c("Layer (type)", layer), c("Output Shape", rows$output),
-               c("Param #", commas(rows$params)))
-  right <- c(FALSE, FALSE, TRUE)
-  if (isTRUE(spec$has_expect)) {
-    cols <- c(cols, list(c("Printed shape", ifelse(is.na(rows$expected_output), "", rows$expected_output)),
-                         c("Printed #", ifelse(is.na(rows$expected_params), "", commas(rows$expected_params))),
-                         c("", ifelse(rows$ok, "ok", "MISMATCH"))))
-    right <- c(right, FALSE, TRUE, FALSE)
-  }
-  widths <- vapply(cols, function(cc) max(nchar(cc)), 0)
-  pad <- function(s, w, r) formatC(s, width = if (r) w else -w)
-  lines <- vapply(seq_along(cols[[1]]), function(i)
-    paste(mapply(function(cc, w, r) pad(cc[i], w, r), cols, widths, right), collapse = "  "), "")
-  rule <- strrep("-", max(nchar(lines)))
-  title <- sprintf("Model: \"%s\"%s", spec$label, if (nzchar(spec$source)) paste0("  ", spec$source) else "")
-  out <- c(title, rule, lines[1], rule, lines[-1], rule,
-           sprintf("Total params: %s (%s)", commas(tot$total), human_bytes(tot$total * 4)),
-           sprintf("Trainable params: %s (%s)", commas(tot$trainable), human_bytes(tot$trainable * 4)),
-           sprintf("Non-trainable params: %s (%s)", commas(tot$non_trainable), human_bytes(tot$non_trainable * 4)))
+  extra <- NULL
+  if (isTRUE(spec$has_expect))
+    extra <- list(list("Printed shape", ifelse(is.na(rows$expected_output), "", rows$expected_output), FALSE),
+                  list("Printed #", ifelse(is.na(rows$expected_params), "", commas(rows$expected_params)), TRUE),
+                  list("", ifelse(rows$ok, "ok", "MISMATCH"), FALSE))
+  out <- summary_table(spec$label, spec$source, rows, attr(x, "totals"), extra)
   mism <- attr(x, "mismatches")
   out <- c(out, mism$message)
   verdict <- if (!isTRUE(spec$has_expect)) "valid (no printed values to compare)" else if (nrow(mism) == 0)
@@ -70,4 +72,33 @@ format.cnnspec_check <- function(x, ...) {
 print.cnnspec_check <- function(x, ...) {
   cat(format(x, ...), sep = "\n")
   invisible(x)
+}
+
+human_bytes <- function(n) {
+  units <- c("B", "KB", "MB", "GB", "TB")
+  i <- 1
+  while (n >= 1024 && i < length(units)) { n <- n / 1024; i <- i + 1 }
+  sprintf("%.2f %s", n, units[i])
+}
+
+commas <- function(n) formatC(n, format = "d", big.mark = ",")
+
+# The summary table as Keras prints it: "Layer (type)", "Output Shape", "Param #" (plus extra columns,
+# each list(header, values, right-aligned)), then the totals.
+summary_table <- function(label, source, rows, totals, extra = NULL) {
+  layer <- sprintf("%s (%s)", rows$name, rows$type)
+  cols <- c(list(list("Layer (type)", layer, FALSE), list("Output Shape", rows$output, FALSE),
+                 list("Param #", commas(rows$params), TRUE)), extra)
+  cells <- lapply(cols, function(cc) c(cc[[1]], cc[[2]]))
+  widths <- vapply(cells, function(cc) max(nchar(cc)), 0)
+  right <- vapply(cols, function(cc) cc[[3]], TRUE)
+  pad <- function(s, w, r) formatC(s, width = if (r) w else -w)
+  lines <- vapply(seq_along(cells[[1]]), function(i)
+    sub("\\s+$", "", paste(mapply(function(cc, w, r) pad(cc[i], w, r), cells, widths, right), collapse = "  ")), "")
+  rule <- strrep("-", max(nchar(lines)))
+  title <- sprintf("Model: \"%s\"%s", label, if (!is.null(source) && nzchar(source)) paste0("  ", source) else "")
+  c(title, rule, lines[1], rule, lines[-1], rule,
+    sprintf("Total params: %s (%s)", commas(totals$total), human_bytes(totals$total * 4)),
+    sprintf("Trainable params: %s (%s)", commas(totals$trainable), human_bytes(totals$trainable * 4)),
+    sprintf("Non-trainable params: %s (%s)", commas(totals$non_trainable), human_bytes(totals$non_trainable * 4)))
 }

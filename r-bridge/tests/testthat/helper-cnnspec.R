@@ -1,25 +1,24 @@
-# The repo root (for specs/): CNNSPEC_REPO, else walk up from the test directory.
-repo_root <- function() {
-  env <- Sys.getenv("CNNSPEC_REPO")
-  if (nzchar(env)) return(normalizePath(env))
-  d <- normalizePath(getwd())
-  while (!file.exists(file.path(d, "specs", "table3.yaml"))) {
-    parent <- dirname(d)
-    if (parent == d) stop("cannot find the cnnspec repo (set CNNSPEC_REPO)")
-    d <- parent
-  }
-  d
-}
-spec <- function(name) file.path(repo_root(), "specs", name)
-
-skip_without_module <- function(module) {
-  cnnspec::cnnspec_python()
-  skip_if_not(reticulate::py_module_available(module), paste("Python module", module, "not available"))
+# The spec files the tests use ship with the package (inst/specs), so no repository is needed.
+spec <- function(name) {
+  f <- system.file("specs", name, package = "cnnspec")
+  if (!nzchar(f)) stop("spec ", name, " is not installed with the package")
+  f
 }
 
-# The Python API a test needs (module and function), else skip: the train/export/runtime modules
-# come from other branches, and their function names are what the R bridge calls.
-skip_without_api <- function(module, attr) {
-  skip_without_module(module)
-  skip_if_not(reticulate::py_has_attr(reticulate::import(module), attr), paste0(module, ".", attr, " not available"))
+# Skip (not fail) where the Python side is not configured: no CNNSPEC_PYTHON, no cnnspec, no Keras.
+skip_if_no_python <- function() {
+  ok <- cnnspec_available()
+  skip_if_not(isTRUE(ok), paste("cnnspec's Python side is not configured:", attr(ok, "reason")))
+}
+
+skip_if_no_keras <- function() {
+  skip_if_no_python()
+  ok <- cnnspec_available(keras = TRUE)
+  skip_if_not(isTRUE(ok), paste("no Keras:", attr(ok, "reason")))
+}
+
+# Random images and 0-based labels for a 28 x 28 x 1, 10-class spec.
+fake_images <- function(n, channel = TRUE, seed = 1) {
+  set.seed(seed)
+  array(runif(n * 28 * 28), dim = if (channel) c(n, 28, 28, 1) else c(n, 28, 28))
 }

@@ -1,4 +1,5 @@
 test_that("table3 checks: every row agrees", {
+  skip_if_no_python()
   x <- cnnspec_check(spec("table3.yaml"))
   expect_s3_class(x, "cnnspec_check")
   expect_s3_class(x, "data.frame")
@@ -15,6 +16,7 @@ test_that("table3 checks: every row agrees", {
 })
 
 test_that("lenet5 has mismatches, printed like the CLI", {
+  skip_if_no_python()
   x <- cnnspec_check(spec("lenet5.yaml"))
   m <- attr(x, "mismatches")
   expect_gt(nrow(m), 0)
@@ -28,6 +30,7 @@ test_that("lenet5 has mismatches, printed like the CLI", {
 })
 
 test_that("a bad spec raises a one-line cnnspec_error", {
+  skip_if_no_python()
   bad <- tempfile(fileext = ".yaml")
   writeLines(c("input: [28, 28, 1]", "layers:", "  - {type: Conv2D, filters: 32, kernel_size: 3, paddin: same}"), bad)
   err <- tryCatch(cnnspec_check(bad), cnnspec_error = function(e) e)
@@ -41,6 +44,7 @@ test_that("a bad spec raises a one-line cnnspec_error", {
 })
 
 test_that("a variant is chosen with FILE#VARIANT", {
+  skip_if_no_python()
   x <- cnnspec_check(paste0(spec("cifar10_m.yaml"), "#M4"))
   expect_true(all(x$ok))
   expect_true("Dense" %in% x$type)
