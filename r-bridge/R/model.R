@@ -188,6 +188,8 @@ check_model <- function(model) {
 #'
 #' Loss and metrics of the model on `x` and `y`, as keras3's `evaluate()` returns them.
 #'
+#' @param model A `cnnspec_model` from [cnnspec_model()] or [cnnspec_load()].
+#' @param batch_size Batch size (default 32).
 #' @inheritParams cnnspec_fit
 #' @return A named numeric vector (`loss`, `accuracy`, ...).
 #' @export
