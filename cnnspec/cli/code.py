@@ -65,6 +65,8 @@ def import_cmd(
     source: Optional[Source] = typer.Option(None, "--from",
                                             help="Force the kind of input (default: by extension and content)."),
     lang: Optional[Lang] = typer.Option(None, "--lang", "-l", help="Same as --from r|python."),
+    input_shape: Optional[str] = typer.Option(None, "--input", help="The model input for a summary that does not "
+                                              "print it, e.g. 28,28,1 (default: inferred from the first row)."),
 ) -> int:
     """Read a model (code, printed summary or saved model; never run) and write the spec YAML."""
     from cnnspec.interop.importer import import_file
@@ -72,8 +74,17 @@ def import_cmd(
     if out is not None:
         _refuse_input(out, file)
     kind = source.value if source else (lang.value if lang else None)
-    _write(import_file(file, name=name, lang=kind), out)
+    _write(import_file(file, name=name, lang=kind, input_shape=_shape(input_shape)), out)
     return 0
+
+
+def _shape(text: Optional[str]) -> Optional[tuple]:
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.strip("()[] ").split(",") if p.strip()]
+    if not parts or not all(p.isdigit() and 0 < int(p) <= 1_000_000 for p in parts):
+        raise CnnspecError(f"--input must be sizes like 28,28,1, got {text!r}", field="--input")
+    return tuple(int(p) for p in parts)
 
 
 def _refuse_input(out: Path, *inputs: str) -> None:

@@ -47,7 +47,7 @@ def _looks_like_summary(text: str) -> bool:
     return bool(lines) and bool(re.search(r"(?i)\blayer\b.*\b(shape|output)\b.*\bparam", lines[0]))
 
 
-def build_model(text: str | None, file: str, fmt: str) -> ImportedModel:
+def build_model(text: str | None, file: str, fmt: str, input_shape: tuple | None = None) -> ImportedModel:
     """The imported model of a source in a given format."""
     try:
         if fmt == "r":
@@ -61,7 +61,7 @@ def build_model(text: str | None, file: str, fmt: str) -> ImportedModel:
         if fmt == "summary":
             from cnnspec.interop.import_summary import import_summary
 
-            return import_summary(text, file)
+            return import_summary(text, file, input_shape)
         from cnnspec.interop.import_model import import_model_file
 
         return import_model_file(file)
@@ -69,21 +69,24 @@ def build_model(text: str | None, file: str, fmt: str) -> ImportedModel:
         raise SpecError("nesting too deep for cnnspec import (it reads model definitions)", file=file) from exc
 
 
-def import_text(text: str, file: str, name: str | None = None, lang: str | None = None) -> str:
-    """The spec YAML for code or a printed summary given as text (validated in memory)."""
+def import_text(text: str, file: str, name: str | None = None, lang: str | None = None,
+                input_shape: tuple | None = None) -> str:
+    """The spec YAML for code or a printed summary given as text (validated in memory).
+    ``input_shape``: the model input, for summaries that do not print it."""
     fmt = lang or detect_format(file, text)
     if fmt not in FORMATS or fmt == "model":
         raise SpecError(f"cannot import text as '{fmt}': choose one of r, python, summary", file=file)
-    return _finish(build_model(text, file, fmt), file, name, fmt)
+    return _finish(build_model(text, file, fmt, input_shape), file, name, fmt)
 
 
-def import_file(path: str, name: str | None = None, lang: str | None = None) -> str:
+def import_file(path: str, name: str | None = None, lang: str | None = None,
+                input_shape: tuple | None = None) -> str:
     """The spec YAML for a file: R or Python code, a printed summary, or a saved model."""
     path = str(path)
     fmt = lang or detect_format(path, None if Path(path).suffix.lower() in _MODEL_EXT else read_text(path))
     if fmt == "model":
         return _finish(build_model(None, path, fmt), path, name, fmt)
-    return import_text(read_text(path), path, name=name, lang=fmt)
+    return import_text(read_text(path), path, name=name, lang=fmt, input_shape=input_shape)
 
 
 def _finish(model: ImportedModel, file: str, name: str | None, fmt: str) -> str:

@@ -1,0 +1,225 @@
+"""A printed model summary -> an :class:`ImportedModel`: the layer types, names and graph
+(from "Connected to") as printed, each row's options inferred by :mod:`.summary_infer`, the
+printed shapes, counts and totals kept as expectations so ``cnnspec check`` compares them."""
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Any
+
+from cnnspec.errors import SpecError
+from cnnspec.interop.import_common import ImportedModel, ImportedRow, layer_class
+from cnnspec.interop.summary_infer import Explained, by_count, explain
+from cnnspec.interop.summary_parse import Printed, TextRow, read_summary
+from cnnspec.layers import LAYER_CLASSES, Layer
+from cnnspec.layers.shapes import Shape, format_shape
+from cnnspec.spec.loader import INPUT
+from cnnspec.util import suggest
+
+_CUT = ("…", "...")
+_INPUT_TYPES = ("InputLayer",)
+
+
+def import_summary(text: str, file: str, input_shape: Shape | None = None) -> ImportedModel:
+    """The model a printed summary describes (format detected: Keras 3, Keras 2, R, CSV, Markdown)."""
+    printed = read_summary(text, file)
+    return _Builder(printed, file, input_shape).build()
+
+
+def _cut(text: str) -> tuple[str, bool]:
+    for c in _CUT:
+        if text.endswith(c):
+            return text[: -len(c)], True
+    return text, False
+
+
+class _Builder:
+    def __init__(self, printed: Printed, file: str, input_shape: Shape | None) -> None:
+        self.p = printed
+        self.file = file
+        default = re.fullmatch(r"(sequential|functional|model)(_\d+)?", printed.name or "")
+        self.model = ImportedModel(name=None if default else printed.name)
+        self.model.input_shape = input_shape
+        self.names: dict[str, str] = {}   # printed label -> row name (INPUT for the input layer)
+        self.shapes: dict[str, Shape] = {}
+        self.row_inputs: dict[str, list[Shape]] = {}
+
+    def err(self, msg: str, line: int | None) -> SpecError:
+        return SpecError(msg, file=self.file, line=line)
+
+    def build(self) -> ImportedModel:
+        m = self.model
+        prev = INPUT
+        for r in self.p.rows:
+            name, classes, printed_type = self.layer_of(r)
+            shape = self.shape_of(r)
+            params = self.params_of(r)
+            if printed_type in _INPUT_TYPES:
+                if m.input_shape is not None and m.rows:
+                    raise self.err("a second model input: cnnspec specs have one input", r.line)
+                m.input_shape = m.input_shape or shape
+                self.names[name] = INPUT
+                self.shapes[INPUT] = m.input_shape
+                continue
+            inputs = self.inputs_of(r, prev) if self.p.graph else [prev]
+            row = self.row(r, name, classes, inputs, shape, params)
+            prev = row.name
+        if not m.rows:
+            raise self.err("the summary has no layers besides the input", None)
+        if self.p.graph:
+            m.functional = True
+        if self.p.totals:
+            m.expect = dict(self.p.totals)
+        m.notes.append("options a summary does not print (activations, dropout rates, initializers) are Keras's "
+                       "defaults or marked 'inferred': set them by hand")
+        return m
+
+    # -- cells -----------------------------------------------------------------------------------------
+    def layer_of(self, r: TextRow) -> tuple[str, list[type[Layer]], str]:
+        label = r.label.strip()
+        m = re.match(r"^(?P<name>[^()]*?)\s*\((?P<type>[^()]*)\)?\s*$", label)
+        if m and m.group("type").strip():
+            name = re.sub(r"\s+", "", m.group("name"))
+            tname = re.sub(r"\s+", "", m.group("type"))
+        else:
+            name, tname = "", re.sub(r"\s+", "", label)
+        tname, cut = _cut(tname)
+        cut = cut or ("(" in label and not label.rstrip().endswith(")"))  # Keras 2 cut long types: (MaxPooling2
+        if tname in _INPUT_TYPES:
+            return name or "input", [], tname
+        cls = layer_class(tname) or layer_class(tname, r=True)
+        classes = [cls] if cls else [c for c in LAYER_CLASSES if cut and c.keras_class.startswith(tname)]
+        if not classes and not cut:  # a typo in a typed table: BatchNormalizatation
+            close = difflib.get_close_matches(tname, [c.keras_class for c in LAYER_CLASSES], n=1, cutoff=0.85)
+            classes = [layer_class(close[0])] if close else []
+        if not classes:
+            names = [c.keras_class for c in LAYER_CLASSES]
+            raise self.err(f"row '{label}': layer type '{tname}' is not one cnnspec models"
+                           f"{suggest(tname, names)} (Lambda layers and nested models cannot be imported)", r.line)
+        return name, classes, tname
+
+    def shape_of(self, r: TextRow) -> Shape:
+        text = re.sub(r"\s+", "", r.shape).strip("[]")
+        if text.endswith(_CUT) or text.count("(") != 1:
+            raise self.err(f"output shape {r.shape!r} cannot be read (one output like (None, 26, 26, 32))", r.line)
+        dims = text.strip("()").split(",")
+        out = []
+        for d in dims[1:] if dims and dims[0] in ("None", "?", "NA", "null") else dims:
+            if d in ("None", "?", "NA", "null"):
+                out.append(None)
+            elif d.isdigit() and int(d) > 0:
+                out.append(int(d))
+            elif d:
+                raise self.err(f"output shape {r.shape!r} cannot be read", r.line)
+        if not out:
+            raise self.err(f"output shape {r.shape!r} cannot be read", r.line)
+        return tuple(out)
+
+    def params_of(self, r: TextRow) -> int:
+        text = re.sub(r"\(unbuilt\)", "", r.params)
+        digits = re.sub(r"[,. \u202f]", "", text)
+        if not digits.isdigit():
+            raise self.err(f"parameter count {r.params!r} cannot be read", r.line)
+        return int(digits)
+
+    def inputs_of(self, r: TextRow, prev: str) -> list[str]:
+        text = r.connected.strip()
+        if text in ("", "-"):
+            return [prev]
+        refs = []
+        for part in re.split(r"[,\s]+", text.replace("'", "").replace('"', "").strip("[]")):
+            part = re.sub(r"(\[\d+\])+", "", part.strip("[]"))
+            if part:
+                refs.append(self.resolve(part, r))
+        return refs or [prev]
+
+    def resolve(self, ref: str, r: TextRow) -> str:
+        ref, cut = _cut(ref)
+        ref = re.sub(r"\[\d*$", "", ref)
+        if not cut and ref in self.names:
+            return self.names[ref]
+        hits = [k for k in self.names if k.startswith(ref)] if cut else []
+        if hits:
+            return self.names[hits[-1]]
+        raise self.err(f"'Connected to' names '{ref}', which no row above defines", r.line)
+
+    # -- rows ------------------------------------------------------------------------------------------
+    def row(self, r: TextRow, name: str, classes, inputs: list[str], shape: Shape, params: int) -> ImportedRow:
+        m = self.model
+        ins = None if m.input_shape is None else [self.shapes.get(i, m.input_shape) for i in inputs]
+        if ins is None and m.rows:
+            raise self.err("cannot follow the shapes: the input shape is unknown", r.line)
+        ex = explain(classes, ins, shape, params)
+        if (ex is None or not ex.exact) and ins is not None and len(inputs) == 1:
+            revised = self.revise_previous(inputs[0], classes, shape, params)
+            ex = revised or ex
+        if ex is None:
+            raise self.err(f"row '{r.label}': no {classes[0].keras_class} options fit input "
+                           f"{format_shape(ins[0]) if ins else 'unknown'} and output {format_shape(shape)}; "
+                           "check the printed shapes", r.line)
+        if ins is None:
+            self.first_input(ex, r)
+        row_name = self.row_name(name, ex.cls)
+        row = ImportedRow(ex.cls, dict(ex.options), r.line, row_name, inputs)
+        row.expect = {"output": format_shape(shape), "params": params}
+        row.inferred, row.comment = _comment(ex, params)
+        m.rows.append(row)
+        self.names[name or row_name] = row_name
+        self.shapes[row_name] = shape
+        self.row_inputs[row_name] = ins or [self.model.input_shape]
+        return row
+
+    def revise_previous(self, prev_name: str, classes, shape: Shape, params: int) -> Explained | None:
+        """A row no option set explains may follow a misprinted shape: the row before, with the options
+        that give its printed count and an output this row can take, explains both (seed 003's Table 3.2)."""
+        prev = next((r for r in self.model.rows if r.name == prev_name), None)
+        if prev is None or not prev.expect or prev.cls.arity != 1:
+            return None
+        printed = self.shapes[prev_name]
+        for options, computed in by_count(prev.cls, self.row_inputs[prev_name], printed, prev.expect["params"]):
+            if computed == printed:
+                continue
+            ex = explain(classes, [computed], shape, params)
+            if ex is not None and ex.exact:
+                prev.options, prev.inferred = dict(options), True
+                prev.comment = (f"printed output {format_shape(printed)} is a misprint: the next row takes "
+                                f"{format_shape(computed)}; `cnnspec check` flags it")
+                self.shapes[prev_name] = computed
+                return ex
+        return None
+
+    def first_input(self, ex: Explained, r: TextRow) -> None:
+        if ex.input_shape is None or not ex.exact:
+            raise self.err("the summary does not print the model's input shape and the first row does not tell "
+                           "it: give it with --input (e.g. --input 28,28,1)", r.line)
+        self.model.input_shape = ex.input_shape
+        self.shapes[INPUT] = ex.input_shape
+        self.model.notes.append(f"input shape {tuple(ex.input_shape)} inferred from the first row (the summary "
+                                "does not print it); change it if the data differs")
+
+    def row_name(self, printed: str, cls: type[Layer]) -> str:
+        base, cut = _cut(printed)
+        taken = {r.name for r in self.model.rows}
+        if base and not cut and re.fullmatch(r"[A-Za-z0-9_.\-/]{1,128}", base) and base not in taken:
+            return base
+        stem = cls.default_name()
+        base = base if stem.startswith(base) else ""
+        k = 0
+        while True:
+            cand = stem if k == 0 else f"{stem}_{k}"
+            if cand not in taken and cand != INPUT and (not base or cand.startswith(base)):
+                return cand
+            k += 1
+
+
+def _comment(ex: Explained, params: int) -> tuple[bool, str]:
+    notes = list(ex.notes)
+    if not ex.exact:
+        notes.insert(0, "no option set explains the printed row: kept as printed, `cnnspec check` flags it")
+        return False, "; ".join(notes)
+    if ex.alternatives:
+        notes.append("also fits: " + " | ".join(ex.alternatives))
+    return bool(ex.alternatives or ex.notes), "; ".join(notes)
+
+
+__all__: list[Any] = ["import_summary"]
