@@ -3,6 +3,7 @@
 printed shapes, counts and totals kept as expectations so ``cnnspec check`` compares them."""
 from __future__ import annotations
 
+import ast
 import difflib
 import re
 from typing import Any
@@ -17,7 +18,7 @@ from cnnspec.spec.loader import INPUT
 from cnnspec.util import suggest
 
 _CUT = ("…", "...")
-_INPUT_TYPES = ("InputLayer",)
+_INPUT_TYPES = ("InputLayer", "Input", "input", "layer_input")
 
 
 def import_summary(text: str, file: str, input_shape: Shape | None = None) -> ImportedModel:
@@ -51,9 +52,10 @@ class _Builder:
         m = self.model
         prev = INPUT
         for r in self.p.rows:
-            name, classes, printed_type = self.layer_of(r)
+            name, classes, printed_type, given = self.layer_of(r)
             shape = self.shape_of(r)
-            params = self.params_of(r)
+            if printed_type not in _INPUT_TYPES:
+                params = self.params_of(r)
             if printed_type in _INPUT_TYPES:
                 if m.input_shape is not None and m.rows:
                     raise self.err("a second model input: cnnspec specs have one input", r.line)
@@ -62,7 +64,7 @@ class _Builder:
                 self.shapes[INPUT] = m.input_shape
                 continue
             inputs = self.inputs_of(r, prev) if self.p.graph else [prev]
-            row = self.row(r, name, classes, inputs, shape, params)
+            row = self.row(r, name, classes, inputs, shape, params, given)
             prev = row.name
         if not m.rows:
             raise self.err("the summary has no layers besides the input", None)
@@ -75,8 +77,12 @@ class _Builder:
         return m
 
     # -- cells -----------------------------------------------------------------------------------------
-    def layer_of(self, r: TextRow) -> tuple[str, list[type[Layer]], str]:
+    def layer_of(self, r: TextRow) -> tuple[str, list[type[Layer]], str, dict]:
         label = r.label.strip()
+        call = re.match(r"^(?P<type>[A-Za-z_]\w*)\s*\((?P<args>.*=.*)\)\s*$", label)
+        if call and (layer_class(call.group("type")) or call.group("type") in _INPUT_TYPES):
+            cls = layer_class(call.group("type"))
+            return "", [cls] if cls else [], call.group("type"), _options(call.group("args"), cls)
         m = re.match(r"^(?P<name>[^()]*?)\s*\((?P<type>[^()]*)\)?\s*$", label)
         if m and m.group("type").strip():
             name = re.sub(r"\s+", "", m.group("name"))
@@ -86,9 +92,12 @@ class _Builder:
         tname, cut = _cut(tname)
         cut = cut or ("(" in label and not label.rstrip().endswith(")"))  # Keras 2 cut long types: (MaxPooling2
         if tname in _INPUT_TYPES:
-            return name or "input", [], tname
+            return name or "input", [], tname, {}
         cls = layer_class(tname) or layer_class(tname, r=True)
         classes = [cls] if cls else [c for c in LAYER_CLASSES if cut and c.keras_class.startswith(tname)]
+        if len(classes) > 1 and name:  # a cut type: the printed name tells (global_average_pooling2d)
+            named = [c for c in classes if re.fullmatch(re.escape(c.default_name()) + r"(_\d+)?", name)]
+            classes = named or classes
         if not classes and not cut:  # a typo in a typed table: BatchNormalizatation
             close = difflib.get_close_matches(tname, [c.keras_class for c in LAYER_CLASSES], n=1, cutoff=0.85)
             classes = [layer_class(close[0])] if close else []
@@ -96,7 +105,7 @@ class _Builder:
             names = [c.keras_class for c in LAYER_CLASSES]
             raise self.err(f"row '{label}': layer type '{tname}' is not one cnnspec models"
                            f"{suggest(tname, names)} (Lambda layers and nested models cannot be imported)", r.line)
-        return name, classes, tname
+        return name, classes, tname, {}
 
     def shape_of(self, r: TextRow) -> Shape:
         text = re.sub(r"\s+", "", r.shape).strip("[]")
@@ -144,12 +153,13 @@ class _Builder:
         raise self.err(f"'Connected to' names '{ref}', which no row above defines", r.line)
 
     # -- rows ------------------------------------------------------------------------------------------
-    def row(self, r: TextRow, name: str, classes, inputs: list[str], shape: Shape, params: int) -> ImportedRow:
+    def row(self, r: TextRow, name: str, classes, inputs: list[str], shape: Shape, params: int,
+            given: dict) -> ImportedRow:
         m = self.model
         ins = None if m.input_shape is None else [self.shapes.get(i, m.input_shape) for i in inputs]
         if ins is None and m.rows:
             raise self.err("cannot follow the shapes: the input shape is unknown", r.line)
-        ex = explain(classes, ins, shape, params)
+        ex = explain(classes, ins, shape, params, given)
         if (ex is None or not ex.exact) and ins is not None and len(inputs) == 1:
             revised = self.revise_previous(inputs[0], classes, shape, params)
             ex = revised or ex
@@ -158,7 +168,7 @@ class _Builder:
                            f"{format_shape(ins[0]) if ins else 'unknown'} and output {format_shape(shape)}; "
                            "check the printed shapes", r.line)
         if ins is None:
-            self.first_input(ex, r)
+            self.first_input(ex, r, shape)
         row_name = self.row_name(name, ex.cls)
         row = ImportedRow(ex.cls, dict(ex.options), r.line, row_name, inputs)
         row.expect = {"output": format_shape(shape), "params": params}
@@ -188,8 +198,8 @@ class _Builder:
                 return ex
         return None
 
-    def first_input(self, ex: Explained, r: TextRow) -> None:
-        if ex.input_shape is None or not ex.exact:
+    def first_input(self, ex: Explained, r: TextRow, shape: Shape) -> None:
+        if ex.input_shape is None or not ex.exact or (tuple(ex.input_shape) == shape and _changes_rank(ex)):
             raise self.err("the summary does not print the model's input shape and the first row does not tell "
                            "it: give it with --input (e.g. --input 28,28,1)", r.line)
         self.model.input_shape = ex.input_shape
@@ -210,6 +220,36 @@ class _Builder:
             if cand not in taken and cand != INPUT and (not base or cand.startswith(base)):
                 return cand
             k += 1
+
+
+def _changes_rank(ex: Explained) -> bool:
+    """A first row like Flatten tells nothing about the input: its output fits many inputs."""
+    try:
+        layer = ex.cls.model_validate({**ex.options, "type": ex.cls.keras_class})
+        probe = tuple(ex.input_shape) + (4,) if len(ex.input_shape) < 3 else tuple(ex.input_shape)
+        return len(layer.infer([probe])[0]) != len(probe)
+    except Exception:  # noqa: BLE001 - any failure: the probe says nothing
+        return False
+
+
+def _options(text: str, cls: type[Layer] | None) -> dict[str, Any]:
+    """Options a paper typed in the layer cell: ``Conv2D(filters=32, kernel size=(3, 3))``."""
+    if cls is None:
+        return {}
+    text = text.translate(str.maketrans("‘’“”", "''\"\"")).replace("c(", "(")
+    out: dict[str, Any] = {}
+    for part in re.split(r",\s*(?=[A-Za-z_][\w ]*=)", text):
+        if "=" not in part:
+            continue
+        key, value = (x.strip() for x in part.split("=", 1))
+        key = re.sub(r"\s+", "_", key)
+        try:
+            v = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            v = value.strip("'\"")
+        if key in cls.model_fields and key not in Layer.META:
+            out[key] = list(v) if isinstance(v, tuple) else v
+    return out
 
 
 def _comment(ex: Explained, params: int) -> tuple[bool, str]:

@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from cnnspec.errors import SpecError
-from cnnspec.interop.import_common import ImportedModel
+from cnnspec.interop.import_common import ImportedModel, positional
 from cnnspec.spec.loader import INPUT
 
 
@@ -39,7 +39,9 @@ def _rows(model: ImportedModel) -> list[str]:
             row["name"] = r.name
         if r.inputs is not None and r.inputs != [prev]:
             row["inputs"] = r.inputs[0] if len(r.inputs) == 1 else r.inputs
-        row.update(r.options)
+        first = [k for k in positional(r.cls) if k in r.options]
+        row.update({k: r.options[k] for k in first})
+        row.update({k: v for k, v in r.options.items() if k not in first})
         if not r.trainable:
             row["trainable"] = False
         if r.expect:

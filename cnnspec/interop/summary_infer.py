@@ -48,6 +48,7 @@ class _Try:
     shape_ok: bool = False
     count_ok: bool = False
     output: Shape = ()
+    given: tuple = ()
     notes: list[str] = field(default_factory=list)
 
 
@@ -139,14 +140,16 @@ def _dedupe(vals: list) -> list:
     return out
 
 
-def _tries(cls: type[Layer], ins: list[Shape], out: Shape, params: int, extra_cost: float = 0):
+def _tries(cls: type[Layer], ins: list[Shape], out: Shape, params: int, extra_cost: float = 0,
+           given: dict | None = None):
     fixed: dict[str, Any] = {}
     notes: list[str] = []
     varying: list[tuple[str, list]] = []
     for name, info in cls.model_fields.items():
         if name in Layer.META:
             continue
-        vals = _field_values(cls, name, info, ins, out, params)
+        vals = [(given[name], 0, "")] if given and name in given else \
+            _field_values(cls, name, info, ins, out, params)
         if vals is None:
             if info.is_required():
                 return
@@ -166,7 +169,7 @@ def _tries(cls: type[Layer], ins: list[Shape], out: Shape, params: int, extra_co
             opts[name] = value
             cost += c
         opts = {k: v for k, v in opts.items() if k not in defaults or defaults[k] != v}
-        yield _Try(cls, opts, cost, ins, notes=list(notes))
+        yield _Try(cls, opts, cost, ins, notes=list(notes), given=tuple(given or ()))
 
 
 def _verify(t: _Try, out: Shape, params: int | None) -> _Try | None:
@@ -181,10 +184,13 @@ def _verify(t: _Try, out: Shape, params: int | None) -> _Try | None:
     return t
 
 
-def explain(classes: list[type[Layer]], ins: list[Shape] | None, out: Shape, params: int | None) -> Explained | None:
-    """The conventional options that explain the row (``ins`` None: the model input, to infer too)."""
+def explain(classes: list[type[Layer]], ins: list[Shape] | None, out: Shape, params: int | None,
+            given: dict | None = None) -> Explained | None:
+    """The conventional options that explain the row (``ins`` None: the model input, to infer too;
+    ``given``: options the table itself states)."""
     inputs = [(list(ins), 0)] if ins is not None else _input_guesses(classes, out, params or 0)
-    tries = [t for cls in classes for shapes, icost in inputs for t in _tries(cls, shapes, out, params or 0, icost)]
+    tries = [t for cls in classes for shapes, icost in inputs
+             for t in _tries(cls, shapes, out, params or 0, icost, given)]
     tries.sort(key=lambda t: t.cost)
     good, partial = [], []
     for t in tries[:MAX_TRIES]:
@@ -221,7 +227,7 @@ def by_count(cls: type[Layer], ins: list[Shape], out: Shape, params: int) -> lis
 def _canonical(t: _Try, out: Shape, params: int | None) -> _Try:
     """Drop options that change nothing here (padding 'same' on a 1x1 kernel, pooling strides equal to
     the pool size, axis 3 for -1): an option whose default gives the same shape and count."""
-    for k in [k for k in t.options if not t.cls.model_fields[k].is_required()]:
+    for k in [k for k in t.options if not t.cls.model_fields[k].is_required() and k not in t.given]:
         trial = _Try(t.cls, {o: v for o, v in t.options.items() if o != k}, t.cost, t.ins)
         v = _verify(trial, out, params)
         if v is not None and v.shape_ok and v.count_ok:

@@ -185,8 +185,14 @@ def _rows_plain(lines: list[str], hline: int, cols: dict, file: str) -> list[Tex
         if not _plausible(cells):
             cells = _regex_cells(ln, "connected" in cols)
             if cells is None:
-                if re.fullmatch(r"\s*[A-Za-z_][\w.\-/]*\s*(\([A-Za-z0-9]*)?\s*", ln) and len(ln.split()) <= 2:
-                    prefix = f"{prefix} {ln.strip()}".strip()
+                frag = ln.strip()
+                if len(frag.split()) > 2 or not re.fullmatch(r"[\w.\-/() ]+", frag):
+                    continue
+                if frag.count("(") <= frag.count(")") and rows and rows[-1].label.count("(") > \
+                        rows[-1].label.count(")"):
+                    rows[-1].label += " " + frag  # Keras 2.13+: "(MaxPooling2" then "D)"
+                else:
+                    prefix = f"{prefix} {frag}".strip()  # a paper: "(Batch" then "Normalization) (None ..."
                 continue
         if prefix and cells.get("params"):
             cells["label"] = f"{prefix} {cells['label']}"
@@ -197,18 +203,31 @@ def _rows_plain(lines: list[str], hline: int, cols: dict, file: str) -> list[Tex
 
 
 def _cut(ln: str, order: list[tuple[int, str]]) -> dict[str, str]:
+    """Cells by the header's column starts; a boundary inside a word moves to the word's start
+    (right-aligned counts reach left of their header)."""
+    starts = []
+    for start, _ in order:
+        b = min(start, len(ln))
+        while 0 < b < len(ln) and not ln[b - 1].isspace() and not ln[b].isspace():
+            b -= 1
+        starts.append(b)
     out = {}
-    for j, (start, key) in enumerate(order):
-        end = order[j + 1][0] if j + 1 < len(order) else len(ln)
-        out[key] = ln[start:end].strip()
+    for j, (_, key) in enumerate(order):
+        end = starts[j + 1] if j + 1 < len(starts) else len(ln)
+        out[key] = ln[starts[j]:max(end, starts[j])].strip()
     return out
 
 
+_SHAPE = re.compile(r"\[?\((?:None|\d+|\?)(?:,\s*(?:None|\d+|\?))*,?\)\]?|multiple")
+
+
 def _plausible(cells: dict[str, str]) -> bool:
-    p, s = cells.get("params", ""), cells.get("shape", "")
+    p, s, label = cells.get("params", ""), cells.get("shape", ""), cells.get("label", "")
     if p and not re.fullmatch(r"[\d,. ]+(\s*\(unbuilt\))?", p):
         return False
-    return not s or s.startswith(("(", "[")) or s == "multiple"
+    if not p:  # a continuation: wrapped label or further connections
+        return not s or bool(_SHAPE.fullmatch(s))
+    return bool(_SHAPE.fullmatch(s)) and bool(label)
 
 
 _ROW = re.compile(r"^\s*(?P<label>\S.*?)\s+(?P<shape>\[?\((?:None|\d)[^)]*\)\]?|multiple)\s+(?P<params>[\d,]+)"

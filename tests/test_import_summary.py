@@ -1,0 +1,169 @@
+"""`cnnspec import` of printed summaries: published tables in every format (tests/fixtures/summaries,
+sources named in each file), round trips through `cnnspec summary` and real Keras `model.summary()`
+for every spec, and one-line errors."""
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from cnnspec.check.infer import check
+from cnnspec.check.render import markdown, rich_table
+from cnnspec.errors import SpecError
+from cnnspec.interop.codegen import generate
+from cnnspec.interop.importer import import_file, import_text
+from cnnspec.spec.loader import load_spec, load_specs
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests/fixtures/summaries"
+SPECS = sorted((ROOT / "specs").glob("*.yaml"))
+ALL = [(p, s.variant) for p in SPECS for s in load_specs(p)]
+IDS = [f"{p.stem}#{v}" if v else p.stem for p, v in ALL]
+
+#: fixture -> (input shape, printed total, mismatches check reports)
+PUBLISHED = {
+    "keras_io_mnist_convnet_keras3.txt": ((28, 28, 1), 34826, 0),
+    "keras_io_mnist_convnet_tf2.txt": ((28, 28, 1), 34826, 0),
+    "keras_io_toy_resnet_tf2.txt": ((32, 32, 3), 223242, 0),
+    "r_keras_getting_started_mlp.txt": ((784,), 235146, 0),
+    "r_keras3_getting_started_mlp.txt": ((784,), 235146, 0),
+    "seed000_table6.csv": ((28, 28, 1), 1199882, 0),
+    "seed001_fig_a2.md": ((32, 32, 3), 34912, 0),
+    "seed003_table3_2.txt": ((32, 32, 3), 551978, 1),
+}
+
+
+def _spec(text: str):
+    return load_spec("imported.yaml", text=text)
+
+
+def printed_rows(spec):
+    return [(r.name, r.type, r.expect.output, r.expect.params) for r in spec.rows]
+
+
+@pytest.mark.parametrize("fixture", sorted(PUBLISHED))
+def test_published_summary_imports_and_checks(fixture):
+    shape, total, mismatches = PUBLISHED[fixture]
+    spec = _spec(import_file(FIXTURES / fixture))
+    rep = check(spec)
+    assert spec.input_shape == shape
+    assert rep.total == total
+    assert len(rep.mismatches) == mismatches, [m.message("x") for m in rep.mismatches]
+    assert all(r.expect is not None for r in spec.rows)
+
+
+def test_seed003_misprint_is_flagged_on_its_row():
+    spec = _spec(import_file(FIXTURES / "seed003_table3_2.txt"))
+    (m,) = check(spec).mismatches
+    assert (m.name, m.field, m.expected) == ("conv2d_6", "output", (4, 4, 128))
+    assert spec.rows[9].layer.options() == {"filters": 128, "kernel_size": 3, "padding": "same"}
+    assert [r.type for r in spec.rows].count("BatchNormalization") == 4  # 'BatchNormalizatation' read
+
+
+def test_table_options_are_kept_and_graph_rebuilt():
+    t6 = _spec(import_file(FIXTURES / "seed000_table6.csv"))
+    assert t6.rows[0].layer.options() == {"filters": 32, "kernel_size": (3, 3), "activation": "relu"}
+    assert t6.rows[3].layer.options() == {"rate": 0.25}
+    res = _spec(import_file(FIXTURES / "keras_io_toy_resnet_tf2.txt"))
+    assert [(r.name, r.inputs) for r in res.rows if r.type == "Add"] == [
+        ("add", ["conv2d_11", "max_pooling2d"]), ("add_1", ["conv2d_13", "add"])]
+    assert res.rows[2].layer.options() == {"pool_size": 3}
+    assert res.rows[10].type == "GlobalAveragePooling2D"  # printed cut: "(Globa"
+
+
+def _table(spec) -> str:
+    buf = io.StringIO()
+    Console(file=buf, width=250, color_system=None).print(rich_table(check(spec), with_expect=False))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("path,variant", ALL, ids=IDS)
+def test_roundtrip_cnnspec_summary(path, variant):
+    spec = load_spec(f"{path}#{variant}" if variant else path)
+    rep = check(spec)
+    for text in [_table(spec)] + ([markdown(rep)] if _sequential(spec) else []):
+        back = _spec(import_text(text, "summary.txt"))
+        brep = check(back)
+        assert brep.ok, [m.message("x") for m in brep.mismatches]
+        assert [(r.row.name, r.row.type, r.output, r.count.total) for r in brep.rows] == \
+            [(r.row.name, r.row.type, r.output, r.count.total) for r in rep.rows]
+        assert (brep.total, brep.trainable) == (rep.total, rep.trainable)
+
+
+def _sequential(spec) -> bool:
+    prev = "input"
+    for r in spec.rows:
+        if r.inputs != [prev]:
+            return False
+        prev = r.name
+    return True
+
+
+def _keras_summary(spec) -> str:
+    ns: dict = {}
+    exec(compile(generate(spec, "python").replace("model.summary()", ""), "<generated>", "exec"), ns)
+    lines: list[str] = []
+    ns["model"].summary(print_fn=lambda s, line_break=True: lines.append(s))
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("path,variant", ALL, ids=IDS)
+def test_roundtrip_real_keras_summary(path, variant):
+    pytest.importorskip("keras")
+    spec = load_spec(f"{path}#{variant}" if variant else path)
+    rep = check(spec)
+    back = _spec(import_text(_keras_summary(spec), "keras_summary.txt"))
+    brep = check(back)
+    assert brep.ok, [m.message("x") for m in brep.mismatches]
+    assert [(r.row.type, r.output, r.count.total) for r in brep.rows] == \
+        [(r.row.type, r.output, r.count.total) for r in rep.rows]
+    assert [r.name for r in back.rows] == [r.name for r in spec.rows]
+    assert (brep.total, brep.non_trainable) == (rep.total, rep.non_trainable)
+
+
+@pytest.mark.parametrize("fixture", sorted(PUBLISHED))
+def test_published_summary_builds_with_printed_counts(fixture):
+    pytest.importorskip("keras")
+    from cnnspec.keras.build import build_model
+
+    spec = _spec(import_file(FIXTURES / fixture))
+    model = build_model(spec)
+    assert model.count_params() == PUBLISHED[fixture][1]
+
+
+@pytest.mark.parametrize("text,line,words", [
+    ("Layer (type)   Output Shape   Param #\nlambda (Lambda)   (None, 4)   0\n", 2, "Lambda layers"),
+    ("Layer (type)   Output Shape   Param #\ndense (Dense)   (None, 4)   12\n"
+     "conv2d (Conv2D)   (None, 3, 3, 4)   40\n", 3, "no Conv2D options fit"),
+    ("Layer (type)   Output Shape   Param #\nflatten (Flatten)   (None, 4)   0\n", 2, "--input"),
+    ("some text\nwithout a table\n", None, "not a model summary"),
+])
+def test_summary_errors(text, line, words):
+    with pytest.raises(SpecError) as ei:
+        import_text(text, "s.txt", lang="summary")
+    assert words in str(ei.value) and ei.value.line == line and "\n" not in str(ei.value)
+
+
+def test_unexplained_row_is_kept_as_printed_and_flagged():
+    text = "Layer (type)   Output Shape   Param #\ndense (Dense)   (None, 4)   12\ndense_1 (Dense)   (None, 4)   7\n"
+    out = import_text(text, "s.txt", lang="summary")
+    assert "no option set explains the printed row" in out.splitlines()[-1]
+    (m,) = check(_spec(out)).mismatches
+    assert (m.name, m.field, m.expected, m.computed) == ("dense_1", "params", 7, 20)
+
+
+def test_cli_summary_import_and_input(tmp_path):
+    src = tmp_path / "s.txt"
+    src.write_text("Layer (type)   Output Shape   Param #\nflatten (Flatten)   (None, 12)   0\n"
+                   "dense (Dense)   (None, 2)   26\nTotal params: 26\n")
+    r = subprocess.run([sys.executable, "-m", "cnnspec", "import", str(src), "--input", "3,4",
+                        "-o", str(tmp_path / "s.yaml")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    spec = load_spec(tmp_path / "s.yaml")
+    assert spec.input_shape == (3, 4) and check(spec).ok
+    r = subprocess.run([sys.executable, "-m", "cnnspec", "import", str(src)], capture_output=True, text=True)
+    assert r.returncode == 2 and "--input" in r.stderr and r.stderr.count("\n") == 1
