@@ -72,6 +72,7 @@ class _Builder:
             m.functional = True
         if self.p.totals:
             m.expect = dict(self.p.totals)
+            self.frozen_rows()
         m.notes.append("options a summary does not print (activations, dropout rates, initializers) are Keras's "
                        "defaults or marked 'inferred': set them by hand")
         return m
@@ -147,6 +148,8 @@ class _Builder:
         ref = re.sub(r"\[\d*$", "", ref)
         if not cut and ref in self.names:
             return self.names[ref]
+        if ref == INPUT and not self.model.rows or ref == INPUT and INPUT not in self.names.values():
+            return INPUT  # cnnspec's own table names the model input 'input
         hits = [k for k in self.names if k.startswith(ref)] if cut else []
         if hits:
             return self.names[hits[-1]]
@@ -178,6 +181,32 @@ class _Builder:
         self.shapes[row_name] = shape
         self.row_inputs[row_name] = ins or [self.model.input_shape]
         return row
+
+    def frozen_rows(self) -> None:
+        """Totals with more non-trainable weights than the rows have: frozen layers (trainable: false).
+        The rows whose weights make up the difference: one row, or the first rows (a frozen base)."""
+        want = self.p.totals.get("non_trainable")
+        counts = [self.count_of(r) for r in self.model.rows]
+        if want is None or None in counts:
+            return
+        diff = want - sum(c.non_trainable for c in counts)
+        if diff <= 0:
+            return
+        rows = self.model.rows
+        single = [i for i, c in enumerate(counts) if c.trainable == diff]
+        prefix = next((k for k in range(1, len(rows) + 1) if sum(c.trainable for c in counts[:k]) == diff), None)
+        chosen = single[:1] if single else (list(range(prefix)) if prefix else [])
+        for i in chosen:
+            rows[i].trainable = False
+            rows[i].comment = "; ".join(x for x in (rows[i].comment, "trainable: false from the printed "
+                                                    "non-trainable total") if x)
+
+    def count_of(self, row: ImportedRow):
+        try:
+            layer = row.cls.model_validate({**row.options, "type": row.cls.keras_class})
+            return layer.infer(self.row_inputs[row.name])[1]
+        except Exception:  # noqa: BLE001 - a row kept as printed may not compute
+            return None
 
     def revise_previous(self, prev_name: str, classes, shape: Shape, params: int) -> Explained | None:
         """A row no option set explains may follow a misprinted shape: the row before, with the options
