@@ -2,6 +2,7 @@
 (seed 004). TensorFlow is imported inside the commands (through cnnspec.keras)."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -40,3 +41,49 @@ def doctor_cmd(
         counts = {s: sum(c.status == s for c in checks) for s in _STYLE}
         console.print(f"{counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail", markup=False)
     return 1 if any(c.status == "fail" for c in checks) else 0
+
+
+def _output_file(path: Path, suffix: str, inputs: list[str | None]) -> Path:
+    """Refuse an output that is not ``suffix``, whose folder is missing, or that is one of the inputs."""
+    from cnnspec.errors import CnnspecError
+
+    if path.suffix.lower() != suffix:
+        raise CnnspecError(f"the output file must end in {suffix}", file=str(path))
+    if not path.parent.resolve().is_dir():
+        raise CnnspecError("the output folder does not exist", file=str(path.parent))
+    for inp in inputs:
+        if inp and Path(str(inp).split("#")[0]).resolve() == path.resolve():
+            raise CnnspecError("the output would overwrite an input", file=str(path))
+    return path
+
+
+@app.command("lr-find")
+def lr_find_cmd(
+    spec: str = typer.Argument(..., help="Spec file with an optional train: section (optimizer, loss, batch size)."),
+    data: Optional[str] = typer.Option(None, "--data", help="Dataset (default: train.dataset, else sample)."),
+    data_path: Optional[str] = typer.Option(None, "--data-path"),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1),
+    out: Path = typer.Option(Path("lr_find.png"), "--out", "-o", help="The loss-vs-learning-rate PNG."),
+    steps: int = typer.Option(200, "--steps", min=10, max=100_000, help="Training steps of the test."),
+    min_lr: float = typer.Option(1e-7, "--min-lr"),
+    max_lr: float = typer.Option(10.0, "--max-lr"),
+    json_out: bool = typer.Option(False, "--json", help="Print the curve and the suggestions as JSON."),
+) -> int:
+    """Learning-rate range test: the loss while the rate grows exponentially; a PNG and a suggested rate."""
+    from cnnspec.keras.lrfind import range_test, write_plot
+
+    _output_file(out, ".png", [spec, data_path])
+    res = range_test(spec, data, data_path, limit=limit, steps=steps, min_lr=min_lr, max_lr=max_lr)
+    write_plot(res, out)
+    if json_out:
+        emit_json({**res, "plot": str(out)})
+        return 0
+    s = res["suggestions"]
+    console.out(f"{res['spec']} on {res['dataset']}: {res['optimizer']}, batch {res['batch_size']}, "
+                f"{res['steps_run']} steps from {res['min_lr']:.1e} to {res['lrs'][-1]:.2e}"
+                + (" (stopped: loss diverged)" if res["stopped_early"] else ""), highlight=False)
+    console.out(f"lowest smoothed loss {s['min_smoothed_loss']:.4f} at lr {s['min_loss']:.3g}; "
+                f"steepest descent at lr {s['steepest']:.3g}", highlight=False)
+    console.out(f"suggested learning rate: {res['suggested_lr']:.3g} (lowest-loss rate / 10)", highlight=False)
+    console.out(f"wrote {out}", highlight=False)
+    return 0

@@ -51,9 +51,9 @@ def _output_units(spec) -> int:
     return int(out[0])
 
 
-def prepare(spec_path: str, data: str | None, data_path: str | None, limit: int | None = None):
-    """Spec, config (with --data), dataset and the data checks; nothing needs TensorFlow yet."""
-    from cnnspec.data import checks as dc
+def load_setup(spec_path: str, data: str | None, data_path: str | None, limit: int | None = None) -> Setup:
+    """Spec, train config (with --data), dataset and a scaled batch of training images; refuses what
+    ``cnnspec train`` refuses about the spec and image shape. TensorFlow is not imported."""
     from cnnspec.data import load_dataset
     from cnnspec.spec.loader import load_spec
     from cnnspec.spec.trainconfig import for_spec, with_flags
@@ -66,19 +66,28 @@ def prepare(spec_path: str, data: str | None, data_path: str | None, limit: int 
     if len(want) != len(ds.input_shape) or any(w is not None and w != s for w, s in zip(want, ds.input_shape)):
         raise DataError(f"dataset {ds.name} images are {'x'.join(map(str, ds.input_shape))} but spec "
                         f"{spec.label} takes input {'x'.join(map(str, want))} ({spec.file})")
+    if len(ds.x_train) == 0:
+        raise DataError(f"dataset {ds.name} has no training images")
     scale = cfg.scale if cfg.scale is not None else 1.0 / float(ds.value_range)
-    rs, ro, rnames = dc.leading_rescaling(spec)
-    where = f"train.scale {fmt(scale)}, offset {fmt(cfg.offset)}" + (
-        f", then {', '.join(rnames)}" if rnames else "")
-    sample = ds.x_train[: 4 * BATCH]
-    checks = [dc.input_scaling(sample, scale * rs, cfg.offset * rs + ro, where),
-              dc.label_range(ds.y_train, ds.y_test, units, cfg.loss),
-              dc.class_balance(ds.y_train, units),
-              dc.duplicates(ds.x_train, ds.x_test)]
     rng = np.random.default_rng(cfg.seed)
     idx = np.sort(rng.permutation(len(ds.x_train))[:BATCH])
     x = (ds.x_train[idx].astype(np.float32) * np.float32(scale) + np.float32(cfg.offset))
-    setup = Setup(spec, cfg, ds, units, scale, float(cfg.offset), x, ds.y_train[idx].astype(np.int64))
+    return Setup(spec, cfg, ds, units, scale, float(cfg.offset), x, ds.y_train[idx].astype(np.int64))
+
+
+def prepare(spec_path: str, data: str | None, data_path: str | None, limit: int | None = None):
+    """The setup and the data checks (pure numpy)."""
+    from cnnspec.data import checks as dc
+
+    setup = load_setup(spec_path, data, data_path, limit)
+    spec, cfg, ds = setup.spec, setup.cfg, setup.ds
+    rs, ro, rnames = dc.leading_rescaling(spec)
+    where = f"train.scale {fmt(setup.scale)}, offset {fmt(cfg.offset)}" + (
+        f", then {', '.join(rnames)}" if rnames else "")
+    checks = [dc.input_scaling(ds.x_train[: 4 * BATCH], setup.scale * rs, cfg.offset * rs + ro, where),
+              dc.label_range(ds.y_train, ds.y_test, setup.units, cfg.loss),
+              dc.class_balance(ds.y_train, setup.units),
+              dc.duplicates(ds.x_train, ds.x_test)]
     return setup, checks
 
 
@@ -93,19 +102,22 @@ def diagnose(spec_path: str, data: str | None = None, data_path: str | None = No
     import keras
 
     keras.utils.set_random_seed(setup.cfg.seed)
-    model = _build(setup)
+    model = build_fresh(setup)
     probs = np.asarray(model(setup.x, training=False))
     checks.append(final_activation(model, probs, setup.cfg.loss))
     checks.append(initial_loss(probs, setup.y, setup.units, labels_ok, _final_initialiser(model)))
     checks.extend(activations_at_init(model, setup.x))
     checks.append(initialisation(model))
     if labels_ok:
+        from cnnspec.keras.probe import first_steps, overfit_small
+
         checks.extend(first_steps(setup))
         checks.append(overfit_small(setup))
     return checks
 
 
-def _build(setup: Setup):
+def build_fresh(setup: Setup):
+    """The spec's model with the train section's overrides, initialised from the config's seed."""
     import keras
 
     from cnnspec.keras.build import build_model
@@ -296,125 +308,3 @@ def initialisation(model) -> Check:
     return Check("initialisation", "pass", value,
                  "not He (seed 004 advises he_normal for ReLU), but the shrink stays within 100x at this depth",
                  detail)
-
-
-def _kernels(model) -> list:
-    """(layer name, variable) of every trainable kernel (weights of rank >= 2)."""
-    out = []
-    for layer in model.layers:
-        for v in layer.trainable_weights:
-            if len(v.shape) >= 2:
-                out.append((layer.name, v))
-    return out
-
-
-def _loss_fn(setup: Setup):
-    import keras
-
-    if setup.cfg.loss == "categorical_crossentropy":
-        cce = keras.losses.CategoricalCrossentropy()
-        return lambda y, p: cce(keras.ops.one_hot(y, setup.units), p)
-    return keras.losses.SparseCategoricalCrossentropy()
-
-
-def _step_fn(model, opt, loss_fn):
-    import tensorflow as tf
-
-    @tf.function(reduce_retracing=True)
-    def step(x, y):
-        with tf.GradientTape() as tape:
-            loss = loss_fn(y, model(x, training=True)) + sum(model.losses)
-        grads = tape.gradient(loss, model.trainable_variables)
-        opt.apply_gradients(zip(grads, model.trainable_variables))
-        return loss, grads
-    return step
-
-
-def first_steps(setup: Setup) -> list[Check]:
-    """Per-layer gradient-to-weight and update-to-weight norms over the first optimizer steps (the
-    train section's optimizer, learning rate and batch size), median over the steps."""
-    from cnnspec.keras.training import make_optimizer
-
-    model = _build(setup)
-    opt = make_optimizer(setup.cfg)
-    step = _step_fn(model, opt, _loss_fn(setup))
-    kernels = _kernels(model)
-    index = {id(v): i for i, v in enumerate(model.trainable_variables)}
-    bs = min(setup.cfg.batch_size, len(setup.x))
-    grad_r = {n: [] for n, _ in kernels}
-    upd_r = {n: [] for n, _ in kernels}
-    losses = []
-    for s in range(RATIO_STEPS):
-        lo = (s * bs) % max(1, len(setup.x) - bs + 1)
-        before = [np.asarray(v).copy() for _, v in kernels]
-        loss, grads = step(setup.x[lo:lo + bs], setup.y[lo:lo + bs])
-        losses.append(float(loss))
-        for (name, v), w0 in zip(kernels, before):
-            wn = float(np.linalg.norm(w0)) or 1e-12
-            g = grads[index[id(v)]]
-            grad_r[name].append(float(np.linalg.norm(np.asarray(g))) / wn if g is not None else 0.0)
-            upd_r[name].append(float(np.linalg.norm(np.asarray(v) - w0)) / wn)
-    med = lambda d: {k: float(np.median(v)) for k, v in d.items()}  # noqa: E731
-    return [_grad_check(med(grad_r), losses), _update_check(med(upd_r), setup)]
-
-
-def _grad_check(ratios: dict, losses: list[float]) -> Check:
-    value = ", ".join(f"{k} {fmt(v)}" for k, v in ratios.items())
-    detail = {"gradient_to_weight": ratios, "losses": losses}
-    if not all(math.isfinite(v) for v in [*ratios.values(), *losses]):
-        return Check("gradients", "fail", value, "gradients or loss not finite in the first steps", detail)
-    top = max(ratios.values(), default=0.0)
-    dead = [k for k, v in ratios.items() if v <= top * 1e-4]
-    if top == 0.0 or dead:
-        return Check("gradients", "warn", value,
-                     f"no gradient reaches {', '.join(dead) or 'any layer'} (vanishing): check dead ReLUs, input "
-                     "scaling and initialisation", detail)
-    return Check("gradients", "pass", value, "every layer gets a gradient (|g|/|w|, median of the first "
-                 f"{RATIO_STEPS} steps)", detail)
-
-
-def _update_check(ratios: dict, setup: Setup) -> Check:
-    lo, hi = UPDATE_RATIO_BAND
-    lr = setup.cfg.optimizer_config().keras_kwargs()["learning_rate"]
-    value = ", ".join(f"{k} {fmt(v)}" for k, v in ratios.items())
-    detail = {"update_to_weight": ratios, "band": [lo, hi], "learning_rate": lr}
-    big = {k: v for k, v in ratios.items() if not v <= hi}
-    small = {k: v for k, v in ratios.items() if v < lo}
-    if big:
-        k = max(big, key=lambda n: big[n] if math.isfinite(big[n]) else math.inf)
-        return Check("update_ratio", "warn", value,
-                     f"{k}: updates are {fmt(big[k])} of the weights per step (seed 004: ~1e-3, flagged above "
-                     f"{fmt(hi)}): the learning rate {fmt(lr)} is too high; try cnnspec lr-find", detail)
-    if small and len(small) == len(ratios):
-        return Check("update_ratio", "warn", value,
-                     f"updates are below {fmt(lo)} of the weights per step in every layer (seed 004: ~1e-3): the "
-                     f"learning rate {fmt(lr)} is too low; try cnnspec lr-find", detail)
-    return Check("update_ratio", "pass", value, f"update/weight per step within {fmt(lo)}..{fmt(hi)} "
-                 "(seed 004: ~1e-3)", detail)
-
-
-def overfit_small(setup: Setup) -> Check:
-    """Train a fresh model on ~20 training images (one per class first) with the train section's
-    optimizer, full batch, until they are all classified right or the step budget runs out."""
-    from cnnspec.keras.training import make_optimizer
-
-    sub = setup.ds.subset(train=OVERFIT_IMAGES, test=0, seed=setup.cfg.seed)
-    x = sub.x_train.astype(np.float32) * np.float32(setup.scale) + np.float32(setup.offset)
-    y = sub.y_train.astype(np.int64)
-    model = _build(setup)
-    step = _step_fn(model, make_optimizer(setup.cfg), _loss_fn(setup))
-    acc, steps, loss = 0.0, 0, float("nan")
-    while steps < OVERFIT_STEPS:
-        for _ in range(5):
-            loss = float(step(x, y)[0])
-        steps += 5
-        acc = float((np.asarray(model(x, training=False)).argmax(-1) == y).mean())
-        if acc >= 1.0 or not math.isfinite(loss):
-            break
-    value = f"train accuracy {acc:.0%} on {len(y)} images after {steps} steps (loss {fmt(loss)})"
-    detail = {"accuracy": acc, "steps": steps, "loss": loss, "images": int(len(y))}
-    if acc >= OVERFIT_TARGET:
-        return Check("overfit_small", "pass", value, "the model can learn (seed 004's tiny-subset check)", detail)
-    return Check("overfit_small", "warn", value,
-                 f"cannot fit {len(y)} images within {OVERFIT_STEPS} steps: the learning rate (too high or too "
-                 "low), the loss/activation pairing or a bug stops learning", detail)
