@@ -65,7 +65,7 @@ def _variants(path: Path) -> list[str]:
 def test_build_equals_check(spec_path):
     from cnnspec.keras.build import build_model, keras_rows
     from cnnspec.check.infer import check
-    from cnnspec.cli.train import compare_rows
+    from cnnspec.keras.build import compare_rows
 
     spec = load_spec(spec_path)
     rep = check(spec)
@@ -159,7 +159,8 @@ def test_flags_override_section():
 
 
 def test_schedules_and_monitors():
-    from cnnspec.keras.training import RunState, better, schedule_lr, split_validation
+    from cnnspec.keras.callbacks import RunState, better, schedule_lr
+    from cnnspec.keras.pipeline import split_validation
 
     cfg = parse_train({"epochs": 10, "lr_schedule": {"type": "step", "every": 3, "factor": 0.5}})
     assert [schedule_lr(cfg, 1.0, e, RunState()) for e in (0, 2, 3, 6)] == [1.0, 1.0, 0.5, 0.25]
@@ -282,10 +283,18 @@ def _start(out: Path, epochs: int) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _committed(out: Path) -> int:
+    """Epochs of the resume point (state.json is its commit: history.csv is written before it)."""
+    try:
+        return json.loads((out / "state.json").read_text())["epoch"]
+    except (OSError, ValueError):
+        return 0
+
+
 def _wait_rows(out: Path, proc: subprocess.Popen, n: int, timeout: float = 120) -> None:
     t0 = time.time()
     while time.time() - t0 < timeout:
-        if (out / "history.csv").exists() and len(history(out)) >= n:
+        if _committed(out) >= n:
             return
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.05)
@@ -299,7 +308,7 @@ def test_resume_after_sigkill(tmp_path):
     _wait_rows(out, proc, 1)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
-    done = len(history(out))
+    done = _committed(out)
     assert 1 <= done < epochs, "the run finished before the kill; give it more epochs"
     assert json.loads((out / "run.json").read_text())["status"] == "running"
     p = cli("train", "--resume", out, "--json", check=True)
@@ -413,7 +422,7 @@ def test_feature_combo_in_process(tmp_path):
 
 def test_augmenter_changes_training_images_only():
 
-    from cnnspec.keras.training import augmenter
+    from cnnspec.keras.pipeline import augmenter
 
     cfg = parse_train({"augmentation": {"width_shift": 0.2, "horizontal_flip": True}})
     aug = augmenter(cfg, (28, 28, 1))

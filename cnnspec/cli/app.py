@@ -1,6 +1,13 @@
-"""The typer application object shared by the command modules."""
+"""The typer application object shared by the command modules, and the consoles they print with.
+
+User-controlled text (file names, layer and class names, messages quoting them) is printed
+literally: the consoles interpret no rich markup and no emoji codes unless a call asks for
+markup explicitly (then :func:`safe_markup` must wrap every user-controlled piece), and every
+string printed has its control bytes (terminal escapes) shown as ``\\xNN`` (:func:`safe`).
+"""
 from __future__ import annotations
 
+import re
 import sys
 
 import typer
@@ -15,11 +22,35 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
+# C0 controls except tab and newline, DEL and C1 controls (ESC starts terminal escape sequences)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def safe(text: object) -> str:
+    """``str(text)`` with control bytes shown as ``\\xNN`` (tab and newline kept)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
+
+def safe_markup(text: object) -> str:
+    """:func:`safe`, with rich markup escaped: for user text inside a ``markup=True`` print."""
+    from rich.markup import escape
+
+    return escape(safe(text))
+
+
+class SafeConsole(Console):
+    """A rich Console that escapes control bytes in every string it renders (print arguments,
+    table cells and titles), with markup and emoji codes off unless a call turns markup on."""
+
+    def render_str(self, text: str, **kw):  # noqa: D102 - see class docstring
+        return super().render_str(safe(text), **kw)
+
+
 def _console(stderr: bool = False) -> Console:
     probe = Console(stderr=stderr)
     # Piped output (CI logs, files) gets a wide table instead of rich's 80-column default.
-    return Console(stderr=stderr, highlight=False, soft_wrap=True,
-                   width=None if probe.is_terminal else 160)
+    return SafeConsole(stderr=stderr, highlight=False, soft_wrap=True, markup=False, emoji=False,
+                       width=None if probe.is_terminal else 160)
 
 
 console = _console()
@@ -27,7 +58,7 @@ err_console = _console(stderr=True)
 
 
 def emit_json(obj) -> None:
-    """Print one JSON document on stdout (no rich markup, no wrapping)."""
+    """Print one JSON document on stdout (no rich markup, no wrapping; non-ASCII escaped)."""
     import json
 
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")

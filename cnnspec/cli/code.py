@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from cnnspec.errors import CnnspecError
+from cnnspec.runs.files import check_output
 from cnnspec.util import split_variant
 from cnnspec.cli.app import app, err_console
 
@@ -44,7 +45,7 @@ def code_cmd(
     from cnnspec.spec.loader import load_spec
 
     if out is not None:
-        _refuse_input(out, str(split_variant(spec)[0]))
+        check_output(out, [split_variant(spec)[0]], what="--output")
     _write(generate(load_spec(spec), lang.value), out)
     return 0
 
@@ -72,7 +73,7 @@ def import_cmd(
     from cnnspec.interop.importer import import_file
 
     if out is not None:
-        _refuse_input(out, file)
+        check_output(out, [file], what="--output")
     kind = source.value if source else (lang.value if lang else None)
     _write(import_file(file, name=name, lang=kind, input_shape=_shape(input_shape)), out)
     return 0
@@ -86,13 +87,3 @@ def _shape(text: Optional[str]) -> Optional[tuple]:
         raise CnnspecError(f"--input must be sizes like 28,28,1, got {text!r}", field="--input")
     return tuple(int(p) for p in parts)
 
-
-def _refuse_input(out: Path, *inputs: str) -> None:
-    """An output that resolves to an input would destroy it."""
-    for i in inputs:
-        try:
-            same = out.exists() and Path(i).exists() and out.resolve() == Path(i).resolve()
-        except OSError:
-            same = False
-        if same:
-            raise CnnspecError(f"the output is the input file {i}: choose another --output", file=str(out))

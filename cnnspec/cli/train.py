@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from cnnspec.errors import CnnspecError
-from cnnspec.cli.app import app, console, emit_json, err_console
+from cnnspec.cli.app import app, console, emit_json, err_console, safe
 
 
 def _quiet_tf() -> None:
@@ -26,71 +26,44 @@ def build_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> int:
     """Build the Keras 3 model, save it, and confirm its summary equals `cnnspec check`'s."""
-    _quiet_tf()
-    from cnnspec.check.infer import check
+    from cnnspec.runs.files import check_output
+    from cnnspec.runs.modelmeta import sidecar_path
     from cnnspec.spec.loader import load_spec
-    from cnnspec.spec.trainconfig import for_spec
+    from cnnspec.util import split_variant
 
     if out.suffix != ".keras":
         raise CnnspecError("the output file must end in .keras", file=str(out))
-    if not out.parent.exists():
-        raise CnnspecError("the output folder does not exist", file=str(out.parent))
+    src = split_variant(spec)[0]
+    check_output(out, [src], what="model output")
+    check_output(sidecar_path(out), [src], what="sidecar output")
     s = load_spec(spec)
-    rep = check(s)
-    cfg = for_spec(s)  # validates the train section too; its scale goes into the sidecar
     _quiet_tf()
+    from cnnspec.keras.build import build_check_report
 
-    from cnnspec.keras.build import build_model, keras_rows
-    from cnnspec.check.render import rich_table  # noqa: F401
-    from cnnspec.runs.modelmeta import sidecar_path
-    from cnnspec.runs.files import atomic_json, save_keras_atomic, sidecar
-
-    model = build_model(s)
-    krows = keras_rows(model)
-    diffs = compare_rows(rep, krows)
-    save_keras_atomic(model, out)
-    units = rep.rows[-1].output[-1] if rep.rows[-1].output else None
-    scale = cfg.scale if cfg.scale is not None else 1.0 / 255.0
-    names = [str(i) for i in range(units)] if isinstance(units, int) and len(rep.rows[-1].output) == 1 else None
-    atomic_json(sidecar_path(out), sidecar(s, names, scale, cfg.offset))
-    total_tr = sum(r["trainable"] for r in krows)
-    total_nt = sum(r["non_trainable"] for r in krows)
+    res = build_check_report(s, out)
+    diffs = res["differences"]
     if json_out:
-        emit_json({"spec": s.label, "model": str(out), "sidecar": str(sidecar_path(out)), "layers": krows,
-                   "trainable_params": total_tr, "non_trainable_params": total_nt,
-                   "equals_check": not diffs, "differences": diffs})
-    else:
-        from rich.table import Table
+        emit_json(res)
+        return 1 if diffs else 0
+    from rich.table import Table
+    from rich.text import Text
 
-        t = Table(title=f"{s.label}: Keras model", title_justify="left")
-        for c in ("Layer (type)", "Output Shape", "Trainable", "Non-trainable"):
-            t.add_column(c, justify="right" if c != "Layer (type)" else "left")
-        for r in krows:
-            t.add_row(f"{r['name']} ({r['type']})", "(None, " + ", ".join(map(str, r["output_shape"])) + ")",
-                      f"{r['trainable']:,}", f"{r['non_trainable']:,}")
-        console.print(t)
-        console.print(f"Total params: {total_tr + total_nt:,}  (trainable {total_tr:,}, "
-                      f"non-trainable {total_nt:,})")
-        for d in diffs:
-            err_console.print(f"[red]differs from check:[/] {d}", markup=True)
-        if not diffs:
-            console.print(f"[green]equals check[/]: {len(krows)} layers, shapes and counts agree", markup=True)
-        console.print(f"saved {out} and {sidecar_path(out).name}")
+    t = Table(title=f"{s.label}: Keras model", title_justify="left")
+    for c in ("Layer (type)", "Output Shape", "Trainable", "Non-trainable"):
+        t.add_column(c, justify="right" if c != "Layer (type)" else "left")
+    for r in res["layers"]:
+        t.add_row(f"{r['name']} ({r['type']})", "(None, " + ", ".join(map(str, r["output_shape"])) + ")",
+                  f"{r['trainable']:,}", f"{r['non_trainable']:,}")
+    console.print(t)
+    tr, nt = res["trainable_params"], res["non_trainable_params"]
+    console.print(f"Total params: {tr + nt:,}  (trainable {tr:,}, non-trainable {nt:,})")
+    for d in diffs:
+        err_console.print(Text.assemble(("differs from check:", "red"), " ", safe(d)))
+    if not diffs:
+        console.print(Text.assemble(("equals check", "green"),
+                                    f": {len(res['layers'])} layers, shapes and counts agree"))
+    console.print(f"saved {out} and {sidecar_path(out).name}")
     return 1 if diffs else 0
-
-
-def compare_rows(rep, krows: list[dict]) -> list[str]:
-    """Per-layer differences between check's rows and the built Keras model's rows."""
-    diffs = []
-    if len(rep.rows) != len(krows):
-        diffs.append(f"check has {len(rep.rows)} layers, Keras has {len(krows)}")
-    for r, k in zip(rep.rows, krows):
-        want = (r.row.name, [None if d is None else int(d) for d in r.output], r.count.trainable,
-                r.count.non_trainable)
-        got = (k["name"], k["output_shape"], k["trainable"], k["non_trainable"])
-        if want != got:
-            diffs.append(f"{r.row.name}: check {want[1:]} vs Keras {got[1:]} (line {r.row.line})")
-    return diffs
 
 
 # ----------------------------------------------------------------------------------------------
@@ -153,7 +126,8 @@ def _epoch_text(row: dict) -> str:
 
 @app.command("train")
 def train_cmd(
-    spec: Optional[str] = typer.Argument(None, help="Spec file with an optional train: section (not with --resume)."),
+    spec: Optional[str] = typer.Argument(None, help="Spec file with an optional train: section (with --resume: "
+                                         "optional, must be the run's spec)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory to create/fill."),
     data: Optional[str] = typer.Option(None, "--data", help="Dataset name (train.dataset; default sample)."),
     data_path: Optional[str] = typer.Option(None, "--data-path", help="Where the dataset's files are."),
@@ -167,17 +141,14 @@ def train_cmd(
     validation: Optional[str] = typer.Option(None, "--validation", help="'test' or a dataset name."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory."),
     distribute: Optional[Distribute] = typer.Option(None, "--distribute", help="mirrored or multiworker."),
-    force: bool = typer.Option(False, "--force", help="Write into a non-empty directory / over a run."),
+    force: bool = typer.Option(False, "--force", help="Replace the cnnspec run in --out (never other files)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-epoch progress."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout (progress on stderr)."),
 ) -> int:
     """Train a spec on real data; writes a run directory (see docs/training.md)."""
-    _quiet_tf()
     from cnnspec.keras.training import Request, run_training
 
     if resume is not None:
-        if spec is not None:
-            raise CnnspecError("--resume continues a run with its own spec.yaml: give no SPEC")
         if out is not None and out != resume:
             raise CnnspecError("--resume RUN_DIR already names the run directory: drop --out")
         out = resume
@@ -190,7 +161,8 @@ def train_cmd(
              "validation_split": validation_split, "validation": validation}
     req = Request(spec_path=spec, out=out, flags=flags, resume=resume is not None, force=force,
                   distribute=None if distribute is None else distribute.value)
-    res = run_training(req, progress_factory=_progress_factory(json_out, quiet))
+    res = run_training(req, progress_factory=_progress_factory(json_out, quiet),
+                       log=lambda text: err_console.print(text))
     if json_out:
         emit_json({k: v for k, v in res.items() if k != "metrics"})
     else:
@@ -212,15 +184,11 @@ def evaluate_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print the metrics JSON on stdout."),
 ) -> int:
     """Test-split metrics of a trained model: accuracy, per-class precision/recall/F1, confusion matrix."""
-    _quiet_tf()
-    import re
+    from cnnspec.keras.evaluate import evaluate_to_file
 
-    from cnnspec.runs.files import atomic_json
-    from cnnspec.keras.training import evaluate
-
-    m, default_dir = evaluate(target, data, data_path, limit)
-    path = output or default_dir / f"eval_{re.sub(r'[^A-Za-z0-9_.-]+', '_', m['dataset'])}.json"
-    atomic_json(path, m)
+    m, path = evaluate_to_file(target, data, data_path, limit, output)
+    if m.get("warning"):
+        err_console.print(f"warning: {m['warning']}")
     if json_out:
         emit_json({**m, "written": str(path)})
         return 0

@@ -80,3 +80,50 @@ def default_loss(model):
     import keras
 
     return keras.losses.SparseCategoricalCrossentropy(from_logits=act != "softmax")
+
+
+def compare_rows(rep, krows: list[dict]) -> list[str]:
+    """Differences between check's rows and a built model's rows, matched by layer NAME.
+
+    Keras lists a functional model's layers in its own topological order, which may differ from
+    the spec's (a residual or inception block whose branches are listed in another order), so
+    position means nothing; a layer missing on either side is a difference."""
+    diffs = []
+    by_name = {k["name"]: k for k in krows}
+    names = {r.row.name for r in rep.rows}
+    for r in rep.rows:
+        k = by_name.get(r.row.name)
+        if k is None:
+            diffs.append(f"{r.row.name}: in check but not in the Keras model (line {r.row.line})")
+            continue
+        want = ([None if d is None else int(d) for d in r.output], r.count.trainable, r.count.non_trainable)
+        got = (k["output_shape"], k["trainable"], k["non_trainable"])
+        if want != got:
+            diffs.append(f"{r.row.name}: check {want} vs Keras {got} (line {r.row.line})")
+    for k in krows:
+        if k["name"] not in names:
+            diffs.append(f"{k['name']} ({k['type']}): in the Keras model but not in check")
+    return diffs
+
+
+def build_check_report(spec, out) -> dict:
+    """Build ``spec``, compare it with ``cnnspec check`` by layer name, save the model and its
+    sidecar atomically. Returns the model's rows, totals and differences (``build``'s logic)."""
+    from cnnspec.check.infer import check
+    from cnnspec.runs.files import atomic_json, save_keras_atomic
+    from cnnspec.runs.modelmeta import input_scale, make_meta, sidecar_path
+    from cnnspec.spec.trainconfig import for_spec
+
+    rep = check(spec)
+    cfg = for_spec(spec)  # validates the train section too; its scale goes into the sidecar
+    model = build_model(spec)
+    krows = keras_rows(model)
+    diffs = compare_rows(rep, krows)
+    save_keras_atomic(model, out)
+    last = rep.rows[-1].output
+    names = [str(i) for i in range(last[-1])] if len(last) == 1 and isinstance(last[-1], int) else None
+    atomic_json(sidecar_path(out), make_meta(spec, names, input_scale(cfg.scale), cfg.offset))
+    return {"spec": spec.label, "model": str(out), "sidecar": str(sidecar_path(out)), "layers": krows,
+            "trainable_params": sum(r["trainable"] for r in krows),
+            "non_trainable_params": sum(r["non_trainable"] for r in krows),
+            "equals_check": not diffs, "differences": diffs}

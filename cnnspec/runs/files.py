@@ -1,5 +1,6 @@
-"""Atomic file writes for run directories (tmp file in the same folder + os.replace), and the
-metadata sidecar ``X.cnnspec.json`` shared with export/predict. Pure Python."""
+"""Every file cnnspec writes goes through here: atomic writes (a temporary file in the same
+folder, fsync, rename) and :func:`check_output`, which refuses an output path that resolves to an
+input. Also the history.csv format. Pure Python."""
 from __future__ import annotations
 
 import contextlib
@@ -11,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
-from cnnspec import __version__
+from cnnspec.errors import CnnspecError
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
@@ -23,14 +24,37 @@ def _replacing(path: Path, tmp: str | Path):
     try:
         yield
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
 
 
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename durable (best effort: not every file system lets a folder be fsynced)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _target(path: str | Path) -> Path:
+    """The file a write to ``path`` replaces: a symlink's target (the link stays a link)."""
+    return Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
+
+
 def atomic_bytes(path: str | Path, data: bytes) -> None:
-    path = Path(path)
+    """Write ``data`` to ``path`` atomically: readers see the old file or the whole new one.
+
+    A symlink at ``path`` is followed (its target is replaced), so a link stays a link."""
+    path = _target(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     with _replacing(path, tmp):
         os.chmod(tmp, 0o666 & ~_UMASK)
@@ -41,10 +65,12 @@ def atomic_bytes(path: str | Path, data: bytes) -> None:
 
 
 def atomic_text(path: str | Path, text: str) -> None:
+    """:func:`atomic_bytes` of UTF-8 text."""
     atomic_bytes(path, text.encode("utf-8"))
 
 
 def atomic_json(path: str | Path, obj: Any) -> None:
+    """:func:`atomic_bytes` of indented JSON (numpy scalars and arrays converted)."""
     atomic_text(path, json.dumps(obj, indent=2, default=_default) + "\n")
 
 
@@ -65,6 +91,7 @@ HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr"
 
 
 def history_text(rows: Iterable[dict]) -> str:
+    """history.csv text: the fixed columns first, then any other metric in order of appearance."""
     rows = list(rows)
     cols = list(HISTORY_COLUMNS)
     for r in rows:
@@ -88,6 +115,7 @@ def _fmt(v):
 
 
 def read_history(path: str | Path) -> list[dict]:
+    """history.csv rows (``epoch`` int, numbers float, empty cells None); [] if there is no file."""
     p = Path(path)
     if not p.exists():
         return []
@@ -110,19 +138,48 @@ def read_history(path: str | Path) -> list[dict]:
 
 
 def save_keras_atomic(model, path: str | Path) -> None:
-    """``model.save`` to a temporary ``.keras`` file beside ``path``, then os.replace."""
-    path = Path(path)
+    """``model.save`` to a temporary ``.keras`` file beside ``path``, fsync, then os.replace."""
+    path = _target(path)
     tmp = path.parent / f".{path.stem}.tmp-{os.getpid()}.keras"
     with _replacing(path, tmp):
         model.save(str(tmp))
-
-
-def sidecar(spec, class_names: list[str] | None, scale: float, offset: float = 0.0) -> dict:
-    return {"class_names": class_names, "input_shape": list(spec.input_shape), "scale": scale,
-            "offset": offset, "spec_name": spec.label, "spec_fingerprint": spec.fingerprint(),
-            "cnnspec_version": __version__}
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
 
 
 def read_json(path: str | Path) -> Any:
+    """Parse a JSON file (raises OSError / ValueError; callers turn them into one-line errors)."""
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """True when ``a`` and ``b`` name one file: equal after resolving links, or (both existing)
+    the same inode, which also catches hard links and case-insensitive file systems."""
+    a, b = Path(a), Path(b)
+    try:
+        if a.resolve() == b.resolve():
+            return True
+    except (OSError, RuntimeError):  # a symlink loop: compare what exists below
+        pass
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output(out: str | Path, inputs: Iterable[str | Path] = (), *, what: str = "output") -> Path:
+    """Refuse an output path cnnspec must not write: one that resolves to one of ``inputs``
+    (through symlinks or hard links), an existing directory, or a path in a missing folder.
+    Returns ``out`` as a Path. Nothing is written."""
+    out = Path(out)
+    for src in inputs:
+        if src is not None and same_file(out, src):
+            raise CnnspecError(f"the {what} would overwrite the input {src}: choose another path",
+                               file=str(out))
+    if out.is_dir():
+        raise CnnspecError(f"the {what} is a directory: give a file path", file=str(out))
+    parent = out.resolve().parent if out.is_symlink() else out.parent
+    if not parent.is_dir():
+        raise CnnspecError(f"the {what}'s folder does not exist", file=str(out))
+    return out

@@ -12,7 +12,9 @@ The sidecar JSON::
      "spec_name": "table6", "spec_fingerprint": "ab12...", "cnnspec_version": "0.1.0"}
 
 Raw pixel values ``x`` are fed to the model as ``x * scale + offset``; the model itself
-does not contain the scaling.
+does not contain the scaling. This module is the one home of that contract: the keys
+(:data:`META_KEYS`), how a run or a build chooses ``scale`` (:func:`input_scale`), what is
+assumed without a sidecar (:func:`default_meta`) and how a sidecar is assembled (:func:`make_meta`).
 """
 from __future__ import annotations
 
@@ -33,6 +35,28 @@ METADATA_KEY = "cnnspec"
 #: The keys embedded in an exported model: the sidecar's, plus what the export adds
 #: (``quantization`` and ``rewrites`` are present only when the export did them).
 EMBEDDED_KEYS = META_KEYS + ("keras_version", "opset", "input_name", "output_name", "quantization", "rewrites")
+
+#: Pixel range assumed when no dataset says otherwise (8-bit images: 0..255).
+DEFAULT_VALUE_RANGE = 255.0
+#: What a model without any metadata is fed: raw pixels, unscaled.
+UNSCALED = 1.0
+
+
+def input_scale(configured: float | None, value_range: float | None = None) -> float:
+    """The ``scale`` a run or a build uses: ``train.scale`` when set, else ``1 / value_range``
+    of the dataset (:data:`DEFAULT_VALUE_RANGE` when the dataset is not known, as in ``build``)."""
+    if configured is not None:
+        return float(configured)
+    return 1.0 / float(value_range or DEFAULT_VALUE_RANGE)
+
+
+def make_meta(spec, class_names: list[str] | None, scale: float, offset: float = 0.0) -> dict:
+    """The sidecar of a model built from ``spec`` (keys :data:`META_KEYS`)."""
+    from cnnspec import __version__
+
+    return {"class_names": None if class_names is None else [str(c) for c in class_names],
+            "input_shape": list(spec.input_shape), "scale": float(scale), "offset": float(offset),
+            "spec_name": spec.label, "spec_fingerprint": spec.fingerprint(), "cnnspec_version": __version__}
 
 
 def sidecar_path(keras_path: str | Path) -> Path:
@@ -61,7 +85,7 @@ def default_meta(num_classes: int | None = None, input_shape: list[int] | None =
     return {
         "class_names": [str(i) for i in range(num_classes)] if num_classes else None,
         "input_shape": list(input_shape) if input_shape else None,
-        "scale": 1.0,
+        "scale": UNSCALED,
         "offset": 0.0,
         "spec_name": None,
         "spec_fingerprint": None,
@@ -100,7 +124,7 @@ def read_sidecar(path: str | Path) -> dict | None:
     try:
         data = json.loads(sc.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"unreadable metadata sidecar ({type(exc).__name__})", file=str(sc)) from None
+        raise ModelFileError(f"unreadable metadata sidecar ({type(exc).__name__})", file=str(sc)) from exc
     if not isinstance(data, dict):
         raise ModelFileError("metadata sidecar must be a JSON object", file=str(sc))
     return validate_meta(data, file=str(sc))
@@ -119,7 +143,7 @@ def load_model_meta(path: str | Path) -> tuple[Path, dict[str, Any]]:
         meta = default_meta()
         meta["sidecar"] = False
         meta["warning"] = (f"no metadata sidecar {sidecar_path(keras_path).name}: "
-                           "assuming class names 0..K-1, scale 1.0, offset 0.0")
+                           f"assuming class names 0..K-1, scale {UNSCALED}, offset 0.0")
     else:
         meta["sidecar"] = True
     return keras_path, meta
