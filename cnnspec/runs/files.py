@@ -175,7 +175,8 @@ def check_output(out: str | Path, inputs: Iterable[str | Path] = (), *, what: st
     out = Path(out)
     for src in inputs:
         if src is not None and same_file(out, src):
-            raise CnnspecError(f"the {what} would overwrite the input {src}: choose another path",
+            raise CnnspecError(f"the {what} is the input file {src} (writing it would destroy it): "
+                               "choose another path",
                                file=str(out))
     if out.is_dir():
         raise CnnspecError(f"the {what} is a directory: give a file path", file=str(out))
