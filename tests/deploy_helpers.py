@@ -21,6 +21,8 @@ from types import SimpleNamespace
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+# `--engine auto` caches its probe: keep the tests' probes out of the user's ~/.cache.
+os.environ.setdefault("CNNSPEC_CACHE_DIR", tempfile.mkdtemp(prefix="cnnspec-test-cache-"))
 CLASS_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 # Installed first thing in a subprocess: importing TensorFlow, Keras or anything else that

@@ -247,13 +247,119 @@ def test_predict_keras_and_onnx_agree(art, capsys):
         assert kp["top"][0]["probability"] == pytest.approx(op["top"][0]["probability"], abs=1e-5)
 
 
-def test_cli_bench_against_keras(art, capsys):
+def test_cli_bench_against_keras(art, tmp_path, capsys):
+    png = tmp_path / "bench.png"
     code, out, err = _run_cli(["bench", str(art.onnx), "--keras", str(art.run), "--runs", "10", "--rounds", "1",
-                               "--batch", "16", "--json"], capsys)
+                               "--batch", "16", "--json", "--png", str(png), "--data", "sample", "--limit", "64"],
+                              capsys)
     assert code == 0, err
     rep = json.loads(out)
-    assert set(rep["ratios"]) == {"latency_p50_ratio", "latency_p95_ratio", "throughput_ratio"}
-    assert rep["keras"]["engine"].startswith("keras") and rep["onnxruntime"]["rounds"] == 1
+    keras_label = rep["baseline"]
+    assert keras_label.startswith("keras") and rep["variants"][keras_label]["throughput_ratio"] == 1.0
+    ort = rep["variants"]["onnxruntime fp32"]
+    assert set(ort) >= {"latency_p50_ratio", "latency_p95_ratio", "throughput_ratio", "rounds", "precision"}
+    assert ort["rounds"] == 1 and ort["vs"] == keras_label
+    acc = rep["accuracy"]
+    assert acc["onnxruntime fp32"]["agreement"] == 1.0 and acc[keras_label]["agreement"] == 1.0
+    assert acc["onnxruntime fp32"]["accuracy"] == acc[keras_label]["accuracy"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     code, out, err = _run_cli(["bench", str(art.onnx), "--keras", str(art.run), "--runs", "10", "--rounds", "1",
-                               "--batch", "16"], capsys)
-    assert code == 0 and "ORT / Keras" in out
+                               "--batch", "16", "--engine", "onnxruntime"], capsys)
+    assert code == 0 and "throughput ratio" in out and "onnxruntime fp32" in out
+
+
+# ---- INT8 with an accuracy gate, graph rewrites (issue 14) ---------------------------------
+
+def test_int8_export_passes_its_gate_and_says_what_it_is(art, tmp_path, capsys):
+    from cnnspec.deploy.runtime import OnnxModel
+
+    out_path = tmp_path / "m.int8.onnx"
+    code, out, err = _run_cli(["export", str(art.run), "-o", str(out_path), "--quantize", "int8",
+                               "--calibrate", "sample", "--calibration-size", "64", "--max-accuracy-drop", "5",
+                               "--json"], capsys)
+    assert code == 0, err
+    rep = json.loads(out)
+    q = rep["quantization"]
+    assert q["type"] == "int8" and q["format"] == "QDQ" and q["calibration"]["size"] == 64
+    assert q["calibration"]["split"] == "train" and q["gate"]["split"] == "test" and q["gate"]["passed"]
+    assert q["gate"]["n"] > 0 and 0.0 < q["gate"]["top1_agreement"] <= 1.0
+    assert q["gate"]["delta_pt"] == pytest.approx((q["gate"]["accuracy_int8"] - q["gate"]["accuracy_fp32"]) * 100,
+                                                  abs=1e-3)
+    m = OnnxModel(out_path, device="cpu", engine="onnxruntime", on_notice=None)
+    assert m.precision == "int8" and m.meta["quantization"]["gate"] == q["gate"]
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(str(out_path)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    ref = OnnxModel(art.onnx, device="cpu", engine="onnxruntime", on_notice=None)
+    agree = np.mean(m.predict(art.x_test).argmax(1) == ref.predict(art.x_test).argmax(1))
+    assert agree >= 0.9
+
+
+def test_int8_gate_forced_to_fail_leaves_no_file(art, tmp_path, capsys):
+    out_path = tmp_path / "m.int8.onnx"
+    code, out, err = _run_cli(["export", str(art.run), "-o", str(out_path), "--quantize", "int8",
+                               "--calibrate", "sample", "--calibration-size", "32",
+                               "--max-accuracy-drop", "-50"], capsys)   # demands a 50-point gain
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "INT8 accuracy gate failed" in lines[0] and "nothing written" in lines[0]
+    assert "accuracy change" in out
+    assert list(tmp_path.iterdir()) == []
+    out_path.write_bytes(b"previous")  # and a previous file survives it
+    code, _, _ = _run_cli(["export", str(art.run), "-o", str(out_path), "--quantize", "int8", "--calibrate",
+                           "sample", "--calibration-size", "32", "--max-accuracy-drop", "-50"], capsys)
+    assert code == 1 and out_path.read_bytes() == b"previous" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_quantize_needs_calibration_data(art, tmp_path, capsys):
+    code, out, err = _run_cli(["export", str(art.run), "-o", str(tmp_path / "q.onnx"), "--quantize", "int8"], capsys)
+    assert code == 2 and "--calibrate" in err
+    code, out, err = _run_cli(["export", str(art.run), "-o", str(tmp_path / "q.onnx"), "--quantize", "int4",
+                               "--calibrate", "sample"], capsys)
+    assert code == 2 and "int8" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_batchnorm_after_activation_is_rewritten_exactly(tmp_path):
+    """Conv -> relu -> BN and Dense -> relu -> BN -> Dense: the Mul/Add pairs become depthwise 1x1
+    convolutions and folded Dense weights, and the parity check still holds."""
+    import keras
+    import onnx
+    from keras import layers
+
+    from cnnspec.keras.export import export_keras
+
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((12, 12, 3))
+    x = layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    x = layers.BatchNormalization()(x)
+    x = layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(16, activation="relu")(x)
+    x = layers.BatchNormalization()(x)
+    out = layers.Dense(4, activation="softmax")(x)
+    model = keras.Model(inp, out)
+    rng = np.random.default_rng(0)
+    for layer in model.layers:  # non-trivial statistics, as after training
+        if isinstance(layer, layers.BatchNormalization):
+            g, b, m, v = layer.get_weights()
+            layer.set_weights([rng.uniform(0.5, 2, g.shape), rng.normal(0, 1, b.shape), rng.normal(0, 1, m.shape),
+                               rng.uniform(0.5, 2, v.shape)])
+    meta = {"class_names": list("abcd"), "input_shape": [12, 12, 3], "scale": 1 / 255, "offset": 0.0}
+    plain = export_keras(model, meta, tmp_path / "plain.onnx", rewrite=False)
+    rew = export_keras(model, meta, tmp_path / "rewritten.onnx")
+    assert rew["rewrites"]["affine_to_depthwise"] == 2 and rew["rewrites"]["affine_into_matmul"] == 1
+    assert rew["metadata"]["rewrites"] == rew["rewrites"] and rew["parity"]["ok"] and plain["parity"]["ok"]
+    g = onnx.load(str(tmp_path / "rewritten.onnx")).graph
+    assert not any(n.op_type == "Mul" for n in g.node)
+    depthwise = [n for n in g.node if n.op_type == "Conv" and any(a.name == "group" and a.i == 8 for a in n.attribute)]
+    assert len(depthwise) == 2
+    from cnnspec.deploy.runtime import OnnxModel
+
+    x = rng.integers(0, 256, (32, 12, 12, 3))
+    a = OnnxModel(tmp_path / "plain.onnx", device="cpu", engine="onnxruntime", on_notice=None).predict(x)
+    b = OnnxModel(tmp_path / "rewritten.onnx", device="cpu", engine="onnxruntime", on_notice=None).predict(x)
+    np.testing.assert_allclose(a, b, atol=1e-5)

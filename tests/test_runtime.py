@@ -309,12 +309,13 @@ def test_onnx_without_cnnspec_metadata(art, tmp_path):
 
 def test_cli_bench_onnx_only_without_tensorflow(art):
     res = run_without_tf(f"from cnnspec.cli import main; main(['bench', {str(art.onnx)!r}, '--runs', '10', "
-                         f"'--batch', '16', '--json'])")
+                         f"'--batch', '16', '--rounds', '1', '--json'])")
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
-    o = out["onnxruntime"]
+    o = out["variants"]["onnxruntime fp32"]
     assert o["latency_ms_p50"] > 0 and o["latency_ms_p95"] >= o["latency_ms_p50"]
-    assert o["throughput_ips"] > 0 and o["throughput_batch"] == 16 and "keras" not in out
+    assert o["throughput_ips"] > 0 and o["throughput_batch"] == 16
+    assert out["baseline"] == "onnxruntime fp32" and not any(k.startswith("keras") for k in out["variants"])
 
 
 # ---- hostile files (issue 9) -------------------------------------------------------------
@@ -404,3 +405,51 @@ def _png_header_only(w: int, h: int) -> bytes:
 
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b"")
+
+
+# ---- engines (issue 14) ----------------------------------------------------------------------
+
+def test_openvino_and_auto_give_the_same_top1_as_onnxruntime(art, model, tmp_path, monkeypatch):
+    pytest.importorskip("openvino")
+    from cnnspec.deploy.runtime import OnnxModel
+
+    monkeypatch.setenv("CNNSPEC_CACHE_DIR", str(tmp_path))
+    ref = model.predict(art.x_test)
+    ov = OnnxModel(art.onnx, engine="openvino", precision="fp32", on_notice=None)
+    assert ov.engine == "openvino" and ov.precision == "fp32"
+    np.testing.assert_allclose(ov.predict(art.x_test), ref, atol=1e-5)
+    assert (ov.predict(art.x_test).argmax(1) == ref.argmax(1)).all()
+    notes = []
+    auto = OnnxModel(art.onnx, engine="auto", device="cpu", on_notice=notes.append)
+    assert auto.engine in ("onnxruntime", "openvino") and len(notes) == 1
+    assert notes[0].startswith(f"cnnspec: engine {auto.engine} (probe on ") and "\n" not in notes[0]
+    agree = np.mean(auto.predict(art.x_test).argmax(1) == ref.argmax(1))
+    assert agree == 1.0 if auto.precision == "fp32" else agree >= 0.98
+    fp32 = OnnxModel(art.onnx, engine="auto", device="cpu", precision="fp32", on_notice=notes.append)
+    assert fp32.precision == "fp32" and (fp32.predict(art.x_test).argmax(1) == ref.argmax(1)).all()
+    again = OnnxModel(art.onnx, engine="auto", device="cpu", on_notice=notes.append)
+    assert again.engine == auto.engine and "cached probe" in notes[-1]
+    assert len(list(tmp_path.iterdir())) == 1  # one cache file
+
+
+def test_cli_predict_engines_agree(art):
+    pytest.importorskip("openvino")
+    tops = {}
+    for engine in ("onnxruntime", "openvino", "auto"):
+        res = run_without_tf(f"from cnnspec.cli import main; main(['predict', {str(art.onnx)!r}, "
+                             f"{', '.join(repr(str(p)) for p in art.images)}, '--engine', '{engine}', "
+                             "'--device', 'cpu', '--precision', 'fp32', '--json'])")
+        assert res.returncode == 0, res.stderr
+        out = json.loads(res.stdout)
+        assert out["engine"] == (engine if engine != "auto" else out["engine"]) and out["precision"] == "fp32"
+        tops[engine] = [p["top"][0]["class"] for p in out["predictions"]]
+    assert tops["openvino"] == tops["onnxruntime"] == tops["auto"]
+
+
+def test_unknown_engine_and_precision(art):
+    from cnnspec.deploy.runtime import OnnxModel
+
+    with pytest.raises(CnnspecError, match="unknown engine"):
+        OnnxModel(art.onnx, engine="tensorflow", device="cpu")
+    with pytest.raises(CnnspecError, match="unknown precision"):
+        OnnxModel(art.onnx, engine="onnxruntime", device="cpu", precision="fp8")

@@ -182,50 +182,91 @@ def predict(
 
 @app.command()
 def bench(
-    model: Path = typer.Argument(..., help="model.onnx"),
-    keras_model: Optional[Path] = typer.Option(None, "--keras", help="Compare with this .keras / run directory"),
-    device: str = typer.Option("cpu", "--device", help=DEVICE_HELP),
-    threads: Optional[int] = typer.Option(None, "--threads", help="onnxruntime intra-op threads (default: all cores)"),
+    model: Path = typer.Argument(..., help="model.onnx (fp32)"),
+    int8: Optional[Path] = typer.Option(None, "--int8", help="Its INT8 export (cnnspec export --quantize int8)"),
+    keras_model: Optional[Path] = typer.Option(None, "--keras", help="Compare with this .keras / run directory "
+                                                                     "(the baseline of the ratios)"),
+    engine: str = typer.Option("all", "--engine", help="all (every installed engine), onnxruntime, openvino"),
+    data: Optional[str] = typer.Option(None, "--data", help="Dataset: accuracy and top-1 agreement on its test split"),
+    limit: int = typer.Option(2000, "--limit", min=1, help="Test images for --data"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Engine intra-op threads (default: all cores)"),
     batch: int = typer.Option(256, "--batch", min=1, help="Batch size for the throughput measurement"),
     runs: int = typer.Option(300, "--runs", min=10, help="Batch-1 calls timed for latency"),
-    rounds: int = typer.Option(3, "--rounds", min=1, help="With --keras: alternating rounds, best round per engine"),
+    rounds: int = typer.Option(3, "--rounds", min=1, help="Rounds (variants in turn); best round per variant"),
+    png: Optional[Path] = typer.Option(None, "--png", help="Also write a bar chart of the ratios here"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
-    """Batch-1 latency (p50/p95) and batch-256 throughput of onnxruntime, optionally vs Keras."""
-    from cnnspec.deploy.bench import bench_onnx
-    from cnnspec.keras.bench import compare
-    from cnnspec.deploy.runtime import OnnxModel
+    """Every installed engine x precision (fp32, OpenVINO's bf16, INT8) vs Keras: latency, throughput, accuracy."""
+    from cnnspec.deploy import bench as B
+    from cnnspec.deploy.engines import cpu_name
 
-    if model.suffix != ".onnx":
-        raise CnnspecError("bench takes an .onnx model (use --keras for the Keras side)", file=str(model))
-    m = OnnxModel(model, device=device, threads=threads, on_notice=_notice)
-    out: dict = {"model": str(model)}
-    if keras_model is None:
-        rows = [bench_onnx(m, batch=batch, latency_runs=runs)]
-        out["onnxruntime"] = rows[0]
-    else:
+    for path in (model, int8):
+        if path is not None and path.suffix != ".onnx":
+            raise CnnspecError("bench takes .onnx models (use --keras for the Keras side)", file=str(path))
+    if engine not in ("all", "onnxruntime", "openvino"):
+        raise CnnspecError(f"--engine {engine}: choose all, onnxruntime or openvino")
+    models = B.engine_variants(model, int8, threads=threads, engines=None if engine == "all" else [engine],
+                               on_notice=_notice)
+    ref = next(iter(models.values()))
+    runs_by_label = {label: m.run_scaled for label, m in models.items()}
+    baseline = None
+    if keras_model is not None:
+        from cnnspec.keras.bench import keras_label, keras_runner
         from cnnspec.keras.export import load_keras
 
         km, meta, _ = load_keras(keras_model)
-        if list(meta["input_shape"]) != list(m.input_shape):
+        if list(meta["input_shape"]) != list(ref.input_shape):
             raise CnnspecError(f"--keras model input {meta['input_shape']} differs from the ONNX model's "
-                               f"{list(m.input_shape)}")
-        out.update(compare(m, km, meta, rounds=rounds, batch=batch, latency_runs=runs))
-        rows = [out["onnxruntime"], out["keras"]]
+                               f"{list(ref.input_shape)}")
+        baseline = keras_label()
+        runs_by_label = {baseline: keras_runner(km), **runs_by_label}
+    x1, xb = B.inputs(ref.input_shape, ref.scale, ref.offset, batch)
+    out = B.compare_variants(runs_by_label, x1, xb, rounds=rounds, baseline=baseline, latency_runs=runs)
+    for label, m in models.items():
+        out["variants"][label].update({"engine": m.engine, "precision": m.precision, "file": str(m.path)})
+    if data:
+        out["accuracy"] = _bench_accuracy(runs_by_label, ref, data, limit)
+    out.update({"model": str(model), "int8": str(int8) if int8 else None, "cpu": cpu_name(), "batch": batch})
+    if png is not None:
+        B.write_png(png, out, f"{model.name} on {out['cpu']} (batch 1 / batch {batch})")
     if as_json:
         emit_json(out)
         return
-    t = Table(title=f"{model.name}: batch-1 latency and batch-{batch} throughput")
-    for col in ("engine", "p50 ms", "p95 ms", "images/s"):
-        t.add_column(col, justify="left" if col == "engine" else "right")
-    for r in rows:
-        name = r["engine"] + (f" ({r['device']})" if "device" in r else "")
-        t.add_row(name, f"{r['latency_ms_p50']:.3f}", f"{r['latency_ms_p95']:.3f}", f"{r['throughput_ips']:,.0f}")
-    if "ratios" in out:
-        rt = out["ratios"]
-        t.add_section()
-        t.add_row("ORT / Keras", f"{rt['latency_p50_ratio']:.2f}x", f"{rt['latency_p95_ratio']:.2f}x",
-                  f"{rt['throughput_ratio']:.2f}x")
+    _bench_table(out, model.name, batch)
+
+
+def _bench_accuracy(runs_by_label: dict, ref, data: str, limit: int) -> dict:
+    """Accuracy of every variant on ``data``'s test split; agreement is with onnxruntime fp32."""
+    import numpy as np
+
+    from cnnspec.deploy.bench import accuracy
+    from cnnspec.deploy.quantize import load_split
+
+    x, y = load_split(data, "test", ref.input_shape, limit=limit)
+    xs = (x.astype(np.float32) * ref.scale + ref.offset).astype(np.float32)
+    ordered = {k: v for k, v in runs_by_label.items() if not k.startswith("keras")}
+    ordered.update(runs_by_label)  # the onnxruntime fp32 reference first, Keras last
+    acc = accuracy(ordered, xs, y)
+    acc["_source"] = f"{data} test split ({len(x)} images)"
+    return acc
+
+
+def _bench_table(out: dict, name: str, batch: int) -> None:
+    acc = out.get("accuracy", {})
+    t = Table(title=f"{name} on {out['cpu']}: batch-1 latency, batch-{batch} throughput, ratios vs "
+                    f"{out['baseline']}" + (f"; accuracy on {acc['_source']}" if acc else ""))
+    cols = ["variant", "p50 ms", "p95 ms", "images/s", "latency ratio", "throughput ratio"] + \
+        (["top-1 agreement", "accuracy"] if acc else [])
+    for col in cols:
+        t.add_column(col, justify="left" if col == "variant" else "right")
+    for label, r in out["variants"].items():
+        row = [label, f"{r['latency_ms_p50']:.3f}", f"{r['latency_ms_p95']:.3f}", f"{r['throughput_ips']:,.0f}",
+               f"{r['latency_p50_ratio']:.2f}x", f"{r['throughput_ratio']:.2f}x"]
+        if acc:
+            a = acc.get(label, {})
+            row += [f"{a['agreement'] * 100:.2f}%" if "agreement" in a else "",
+                    f"{a['accuracy'] * 100:.2f}%" if "accuracy" in a else ""]
+        t.add_row(*row)
     console.print(t)
 
 

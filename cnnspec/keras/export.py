@@ -258,7 +258,7 @@ def export_keras(model, meta: dict, output: str | Path, *, opset: int | None = N
     temps = [_temp_name(output)]
     try:
         conv = target.convert(inference, temps[0], meta, opset=opset, rewrite=rewrite)
-        x, source = parity_inputs(conv["metadata"], data=data, limit=limit)
+        x, source = parity_inputs(conv["metadata"], data=data or (calibrate if quantize else None), limit=limit)
         # Compare against the model as trained (with its training-only layers, in inference mode).
         par = target.verify(model, temps[0], x, conv["metadata"])
         par["source"] = source
