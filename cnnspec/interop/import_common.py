@@ -60,12 +60,7 @@ def layer_class(name: str, r: bool = False) -> type[Layer] | None:
 
 def positional(cls: type[Layer]) -> tuple[str, ...]:
     """The layer's Keras positional parameters, in signature order (a fact of the layer class)."""
-    own = getattr(cls, "positional", None)
-    if own is not None:
-        return tuple(own)
-    from cnnspec.interop.codegen import POSITIONAL  # until every class declares its own
-
-    return POSITIONAL.get(cls.keras_class, ())
+    return tuple(cls.positional)
 
 
 def renamed_option(cls: type[Layer], key: str) -> str:

@@ -93,5 +93,9 @@ def _finish(model: ImportedModel, file: str, name: str | None, fmt: str) -> str:
     prune(model)
     spec_name = name or model.name or safe_name(Path(file).stem)
     out = to_yaml(model, spec_name, f"{Path(file).name} ({_LABELS[fmt]})")
-    validate(out, file)
+    report = validate(out, file)
+    stored = (model.expect or {}).get("total")
+    if fmt == "model" and stored is not None and stored != report.total:
+        raise SpecError(f"the imported spec computes {report.total:,} parameters but the file's weights hold "
+                        f"{stored:,}: a layer option cnnspec reads differently", file=file)
     return out

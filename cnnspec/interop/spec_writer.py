@@ -87,12 +87,13 @@ def prune(model: ImportedModel) -> None:
     model.rows = [r for r in model.rows if r.name in need]
 
 
-def validate(text: str, file: str) -> None:
-    """Load and check the spec text in memory (no file written); a SpecError names the source file."""
+def validate(text: str, file: str):
+    """Load and check the spec text in memory (no file written); a SpecError names the source file.
+    Returns the check report."""
     from cnnspec.check.infer import check
     from cnnspec.spec.loader import load_spec
 
     try:
-        check(load_spec("imported.yaml", text=text))
+        return check(load_spec("imported.yaml", text=text))
     except SpecError as exc:
         raise SpecError(f"the imported spec is invalid: {exc.message}", file=file) from exc
