@@ -181,7 +181,7 @@ def test_output_that_is_an_input_is_refused(art, tmp_path, capsys):
     link.symlink_to(art.keras_path)
     before = art.keras_path.read_bytes()
     code, out, err = _run_cli(["export", str(art.run), "-o", str(link)], capsys)
-    assert code == 2 and "overwrite the input" in err
+    assert code == 2 and "is the input file" in err
     assert art.keras_path.read_bytes() == before
 
 

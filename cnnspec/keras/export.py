@@ -203,20 +203,6 @@ def target_for(output: str | Path):
     raise CnnspecError(f"output file must end in {known}", file=str(output))
 
 
-def check_output(output: str | Path, inputs: list) -> Path:
-    """The output path, refused when its folder is missing, it is a folder, or it is one of ``inputs``."""
-    out = Path(output)
-    if not out.parent.is_dir():
-        raise ModelFileError("output directory does not exist", file=str(out))
-    if out.is_dir():
-        raise ModelFileError("output is a directory; give a file name", file=str(out))
-    real = out.resolve()
-    for src in inputs:
-        if src is not None and Path(src).exists() and Path(src).resolve() == real:
-            raise ModelFileError(f"output would overwrite the input {src}", file=str(out))
-    return out
-
-
 def _commit(tmp: Path, output: Path) -> None:
     """fsync ``tmp``, give it the usual permissions and rename it over ``output``."""
     umask = os.umask(0o022)
@@ -247,8 +233,10 @@ def export_keras(model, meta: dict, output: str | Path, *, opset: int | None = N
     :class:`cnnspec.deploy.quantize.GateError` (exit 1) when a quantized file fails its accuracy
     gate; in both cases nothing is written under ``output``. Returns a JSON-able report.
     """
+    from cnnspec.runs.files import check_output
+
     _quiet_tf()
-    output = check_output(output, inputs or [])
+    output = check_output(output, inputs or [], what="export")
     target = target_for(output)
     if quantize is not None and target.name != "onnx":
         raise CnnspecError(f"--quantize needs an .onnx output, not {output.suffix}", file=str(output))
