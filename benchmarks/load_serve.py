@@ -1,17 +1,20 @@
-"""Load test for `cnnspec serve` over loopback (127.0.0.1 only).
+"""Load test for `cnnspec serve` over loopback (127.0.0.1 only): dynamic batching vs none.
 
 Reproduce (from the repository root):
 
-    python benchmarks/load_serve.py                       # 600 requests, 256 concurrent, PNG uploads
-    python benchmarks/load_serve.py --kind json --json    # JSON {"inputs": ...} bodies, JSON report
+    python benchmarks/load_serve.py --model vgg.onnx                  # batched vs unbatched, 1/16/64 clients
+    python benchmarks/load_serve.py --kind json --json                # JSON {"inputs": ...} bodies, JSON report
 
 Without --model it first builds and exports the table6 model (random weights, like
-benchmarks/bench_onnx.py). The server runs as a separate process (`python -m cnnspec serve
-MODEL --host 127.0.0.1 --port <free port>`); the client is a minimal asyncio HTTP/1.1 client
-with --concurrency keep-alive connections, each sending its share of the requests back to back
-(httpx.AsyncClient alone tops out around 50-120 requests/s on 2 cores at this concurrency, so it
-would measure itself; httpx is used for the health checks). Reports errors (non-200 or transport), p50/p95/max latency
-and requests/s over the whole run. Exit status 1 if any request failed.
+benchmarks/bench_onnx.py). For each server mode (`--max-batch 64 --max-wait-ms 2`, the default, and
+`--max-batch 1`, no batching) the server runs as a separate process (`python -m cnnspec serve MODEL
+--host 127.0.0.1 --port <free port>`) and is loaded by 1, 16 and 64 concurrent clients (--levels).
+The client is a minimal asyncio HTTP/1.1 client with one keep-alive connection per client, each
+sending its share of the requests back to back (httpx.AsyncClient alone tops out around 50-120
+requests/s on 2 cores, so it would measure itself). While the load runs, a separate connection asks
+GET /health every 100 ms: its worst answer time is reported. Reports errors (non-200 or transport),
+p50/p99/max latency and requests/s per level, and the batched/unbatched ratio. Exit status 1 if any
+request failed.
 """
 from __future__ import annotations
 
@@ -84,14 +87,13 @@ def make_payloads(kind: str, n_distinct: int = 32) -> list[tuple[str, bytes]]:
 
 
 async def run_load(port: int, total: int, concurrency: int, payloads) -> dict:
-    """``concurrency`` keep-alive HTTP/1.1 connections share ``total`` POST /predict requests.
-
-    A minimal asyncio client (httpx.AsyncClient itself saturates a 2-core machine at
-    ~50-120 requests/s with hundreds of connections, so it would measure the client).
-    """
+    """``concurrency`` keep-alive HTTP/1.1 connections share ``total`` POST /predict requests;
+    meanwhile GET /health every 100 ms on its own connection."""
     latencies: list[float] = []
+    health: list[float] = []
     errors: list[str] = []
     counter = iter(range(total))
+    done = asyncio.Event()
 
     async def read_response(reader) -> tuple[int, bytes]:
         status_line = await reader.readline()
@@ -134,73 +136,101 @@ async def run_load(port: int, total: int, concurrency: int, payloads) -> dict:
         if writer is not None:
             writer.close()
 
+    async def health_probe():
+        reader, writer = await asyncio.open_connection(HOST, port)
+        while not done.is_set():
+            t0 = time.perf_counter()
+            writer.write(f"GET /health HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+            await writer.drain()
+            status, _ = await read_response(reader)
+            health.append(time.perf_counter() - t0 if status == 200 else float("inf"))
+            await asyncio.sleep(0.1)
+        writer.close()
+
+    probe = asyncio.ensure_future(health_probe())
     t0 = time.perf_counter()
     await asyncio.gather(*(connection() for _ in range(concurrency)))
     wall = time.perf_counter() - t0
+    done.set()
+    await probe
     lat = np.array(latencies) * 1e3
     return {"requests": total, "concurrency": concurrency, "errors": len(errors),
             "error_samples": errors[:5], "wall_s": wall, "requests_per_s": total / wall,
-            "latency_ms_p50": float(np.percentile(lat, 50)), "latency_ms_p95": float(np.percentile(lat, 95)),
-            "latency_ms_max": float(lat.max())}
+            "latency_ms_p50": float(np.percentile(lat, 50)), "latency_ms_p99": float(np.percentile(lat, 99)),
+            "latency_ms_max": float(lat.max()), "health_checks": len(health),
+            "health_ms_max": float(max(health) * 1e3) if health else None}
+
+
+def start_server(model: Path, port: int, extra: list[str]) -> subprocess.Popen:
+    """`cnnspec serve` in its own process; returns once it has printed its "serving" line."""
+    cmd = [sys.executable, "-m", "cnnspec", "serve", str(model), "--host", HOST, "--port", str(port),
+           "--device", "cpu", *extra]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    server = subprocess.Popen(cmd, cwd=str(ROOT), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True)
+    for line in server.stderr:
+        if line.startswith("serving "):
+            return server
+    raise RuntimeError(f"server exited: {server.wait()}")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+MODES = {"batched": ["--max-batch", "64", "--max-wait-ms", "2"], "unbatched": ["--max-batch", "1"]}
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description="Load test cnnspec serve over loopback")
+    ap = argparse.ArgumentParser(description="Load test cnnspec serve over loopback: batched vs unbatched")
     ap.add_argument("--model", type=Path, help="an exported .onnx (default: export table6 first)")
-    ap.add_argument("--requests", type=int, default=600)
-    ap.add_argument("--concurrency", type=int, default=256)
+    ap.add_argument("--requests", type=int, default=400, help="requests per concurrency level")
+    ap.add_argument("--levels", default="1,16,64", help="concurrent clients, comma-separated")
     ap.add_argument("--kind", choices=("png", "json", "mix"), default="png")
-    ap.add_argument("--threads", type=int, default=None, help="server's onnxruntime intra-op threads")
+    ap.add_argument("--engine", default="onnxruntime", help="server --engine")
+    ap.add_argument("--modes", default="batched,unbatched")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    if not 1 <= args.requests <= 10000 or not 1 <= args.concurrency <= 1000:
+    levels = [int(v) for v in args.levels.split(",")]
+    if not 1 <= args.requests <= 10000 or not all(1 <= c <= 1000 for c in levels):
         ap.error("keep the load bounded: 1..10000 requests, 1..1000 concurrent")
-
+    payloads = make_payloads(args.kind)
+    results: dict[str, list] = {}
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model or export_table6(Path(tmp))
-        port = free_port()
-        cmd = [sys.executable, "-m", "cnnspec", "serve", str(model), "--host", HOST, "--port", str(port),
-               "--device", "cpu"]
-        if args.threads:
-            cmd += ["--threads", str(args.threads)]
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        server = subprocess.Popen(cmd, cwd=str(ROOT), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                  text=True)
-        base = f"http://{HOST}:{port}"
-        try:
-            import httpx
-
-            for _ in range(300):
-                if server.poll() is not None:
-                    print("server exited:", server.stderr.read(), file=sys.stderr)
-                    return 1
-                try:
-                    if httpx.get(base + "/health", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            payloads = make_payloads(args.kind)
-            asyncio.run(run_load(port, 20, 4, payloads))  # warm-up, not counted
-            res = asyncio.run(run_load(port, args.requests, args.concurrency, payloads))
-            res["health_after"] = httpx.get(base + "/health", timeout=5).json()["status"]
-        finally:
-            server.terminate()
+        for mode in args.modes.split(","):
+            port = free_port()
+            server = start_server(model, port, ["--engine", args.engine, *MODES[mode]])
             try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-    res.update({"kind": args.kind, "server_threads": args.threads, "cpu_count": os.cpu_count()})
+                asyncio.run(run_load(port, 40, 4, payloads))  # warm-up, not counted
+                results[mode] = [asyncio.run(run_load(port, args.requests if c > 1 else max(50, args.requests // 4),
+                                                      c, payloads)) for c in levels]
+            finally:
+                stop_server(server)
+    out = {"model": str(args.model or "table6 (random weights)"), "kind": args.kind, "engine": args.engine,
+           "cpu_count": os.cpu_count(), "levels": levels, "results": results}
+    if "batched" in results and "unbatched" in results:
+        out["batched_over_unbatched"] = {str(c): b["requests_per_s"] / u["requests_per_s"]
+                                         for c, b, u in zip(levels, results["batched"], results["unbatched"])}
     if args.json:
-        print(json.dumps(res, indent=2))
+        print(json.dumps(out, indent=2))
     else:
-        print(f"{res['requests']} requests ({args.kind}), {res['concurrency']} concurrent, {os.cpu_count()} cores: "
-              f"errors {res['errors']}, p50 {res['latency_ms_p50']:.0f} ms, p95 {res['latency_ms_p95']:.0f} ms, "
-              f"max {res['latency_ms_max']:.0f} ms, {res['requests_per_s']:.0f} req/s; health after: "
-              f"{res['health_after']}")
-        for e in res["error_samples"]:
-            print("  error:", e)
-    return 1 if res["errors"] else 0
+        print(f"{out['model']} ({args.kind}, engine {args.engine}, {os.cpu_count()} cores)")
+        print(f"{'mode':10s} {'clients':>7s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'max ms':>8s} "
+              f"{'errors':>6s} {'/health max ms':>15s}")
+        for mode, rows in results.items():
+            for r in rows:
+                print(f"{mode:10s} {r['concurrency']:7d} {r['requests_per_s']:8.0f} {r['latency_ms_p50']:8.1f} "
+                      f"{r['latency_ms_p99']:8.1f} {r['latency_ms_max']:8.1f} {r['errors']:6d} "
+                      f"{r['health_ms_max'] or 0:15.1f}")
+        for c, ratio in out.get("batched_over_unbatched", {}).items():
+            print(f"batched / unbatched at {c} clients: {ratio:.2f}x")
+    return 1 if any(r["errors"] for rows in results.values() for r in rows) else 0
 
 
 if __name__ == "__main__":

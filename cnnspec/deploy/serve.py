@@ -299,7 +299,9 @@ def bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket on host:port; CnnspecError (one line) when it cannot be bound."""
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that say they are TCP;
+        # without it every response waits ~40 ms for the client's delayed ACK (Nagle).
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     except OSError as exc:
         raise CnnspecError(f"cannot bind {host}:{port} ({exc.strerror or exc})") from exc
     try:
