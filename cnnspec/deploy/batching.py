@@ -2,9 +2,10 @@
 
 :class:`Batcher` collects the (already validated, scaled) arrays of concurrent requests and
 runs them as one batch when ``max_batch`` examples are waiting or the oldest has waited
-``max_wait_ms``, whichever comes first. One batch runs at a time on a dedicated thread (the
-engine's own intra-op threads use every core), so requests that arrive while it runs form the
-next batch. Each request gets back exactly its own rows. A request larger than ``max_batch``
+``max_wait_ms``, whichever comes first. The wait is adaptive: it only happens while other requests
+are known to be on their way (``coming()`` > 0: bodies being read or decoded), so a lone request
+runs at once, with no added latency. One batch runs at a time on a dedicated thread (the engine's
+own intra-op threads use every core), so requests that arrive while it runs form the next batch. Each request gets back exactly its own rows. A request larger than ``max_batch``
 runs alone. TensorFlow-free, asyncio only.
 """
 from __future__ import annotations
@@ -24,12 +25,13 @@ class Batcher:
     """Queue of pending requests served by one background task (start it inside the event loop)."""
 
     def __init__(self, run: Callable[[np.ndarray], np.ndarray], *, max_batch: int = DEFAULT_MAX_BATCH,
-                 max_wait_ms: float = DEFAULT_MAX_WAIT_MS) -> None:
+                 max_wait_ms: float = DEFAULT_MAX_WAIT_MS, coming: Callable[[], int] | None = None) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         if not 0 <= max_wait_ms <= 10_000:
             raise ValueError(f"max_wait_ms must be between 0 and 10000, got {max_wait_ms}")
         self.run = run
+        self.coming = coming or (lambda: 1)
         self.max_batch = int(max_batch)
         self.max_wait = float(max_wait_ms) / 1e3
         self._queue: list[tuple[np.ndarray, asyncio.Future, float]] = []
@@ -93,7 +95,8 @@ class Batcher:
             self._wake.clear()
             while self._queue:
                 deadline = self._queue[0][2] + self.max_wait
-                while self._pending() < self.max_batch and time.perf_counter() < deadline:
+                while (self._pending() < self.max_batch and time.perf_counter() < deadline
+                       and self.coming() > 0):
                     self._wake.clear()
                     try:
                         await asyncio.wait_for(self._wake.wait(), max(0.0, deadline - time.perf_counter()))

@@ -119,8 +119,9 @@ class _Work:
         self.pool: Optional[ThreadPoolExecutor] = None
         self.gate: Optional[asyncio.Semaphore] = None
         self._loop = None
-        self.batcher = Batcher(model.run_scaled, max_batch=limits.max_batch, max_wait_ms=limits.max_wait_ms) \
-            if limits.max_batch > 1 else None
+        self.decoding = 0  # requests between "body accepted" and "submitted to the batcher"
+        self.batcher = Batcher(model.run_scaled, max_batch=limits.max_batch, max_wait_ms=limits.max_wait_ms,
+                               coming=lambda: self.decoding) if limits.max_batch > 1 else None
 
     def semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -239,11 +240,12 @@ def create_app(model: OnnxModel, max_body: Optional[int] = None, *, limits: Opti
             raise _HTTPError(415, f"unsupported content type {ctype or '(none)'!r}: use multipart/form-data, "
                                   "image/png, image/jpeg or application/json")
         async with work.semaphore():
-            body = await read_body(request, limits.max_body)
-            if not body:
-                raise _HTTPError(400, "empty request body: send an image (multipart or image/*) or "
-                                      "JSON {\"inputs\": [...]}")
+            work.decoding += 1
             try:
+                body = await read_body(request, limits.max_body)
+                if not body:
+                    raise _HTTPError(400, "empty request body: send an image (multipart or image/*) or "
+                                          "JSON {\"inputs\": [...]}")
                 names = None
                 if is_json:
                     raw = await work.decode(parse_json_inputs, model, body)
@@ -253,6 +255,8 @@ def create_app(model: OnnxModel, max_body: Optional[int] = None, *, limits: Opti
                     raw, names = await _multipart(request, work)
             except InputError as exc:
                 raise _HTTPError(_input_status(exc), exc.message) from exc
+            finally:
+                work.decoding -= 1
         probs = await work.infer(raw)
         return _answer(model, probs, top, names)
 
