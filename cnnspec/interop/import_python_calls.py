@@ -163,7 +163,8 @@ class PyCalls:
     # -- values --------------------------------------------------------------------------------------
     def value_call(self, name: str, last: str, node: ast.Call, env) -> Any:
         parts = name.split(".")
-        kind = next((k for k in ("regularizers", "initializers", "optimizers", "losses", "datasets") if k in parts),
+        kind = next((k for k in ("regularizers", "initializers", "optimizers", "losses", "datasets", "metrics")
+                     if k in parts),
                     "regularizers" if last in ("L1L2", "l1_l2") else None)
         pos = [self.eval(a, env) for a in node.args]
         if last == "range" and pos and all(isinstance(p, int) and not isinstance(p, bool) for p in pos):
@@ -179,6 +180,8 @@ class PyCalls:
             return Opaque(f"the data of {name}()")
         if kind == "losses":
             return loss_value(last)
+        if kind == "metrics":
+            return snake(last)
         kw = {k: self.literal(v, k, last, aline) for k, (v, aline) in self.kwargs(node, env).items()}
         if kind == "regularizers":
             keys = ["l1", "l2"] if last.lower() in ("l1l2", "l1_l2") else [last.lower()]

@@ -34,6 +34,16 @@ def loss_value(name: str) -> str:
     return snake(name).removeprefix("loss_")
 
 
+def _unknown(value: Any) -> bool:
+    from cnnspec.interop.import_common import Opaque
+
+    if isinstance(value, (list, tuple)):
+        return any(_unknown(v) for v in value)
+    if isinstance(value, dict):
+        return any(_unknown(v) for v in value.values())
+    return isinstance(value, Opaque)
+
+
 class TrainRecorder:
     """Collects what compile()/fit() and a dataset loader say, then writes a valid section."""
 
@@ -54,6 +64,9 @@ class TrainRecorder:
         train: dict[str, Any] = {}
         notes: list[str] = []
         for key, value, line in self._candidates(notes):
+            if _unknown(value):
+                notes.append(f"train: {key} (line {line}) is not a literal: left out")
+                continue
             trial = {**train, key: value}
             try:
                 parse_train(trial)
@@ -87,5 +100,5 @@ class TrainRecorder:
         if "metrics" in self.compile:
             mets, line = self.compile["metrics"]
             mets = mets if isinstance(mets, list) else [mets]
-            known = [_METRIC_NAMES.get(str(m), m) for m in mets]
+            known = [_METRIC_NAMES.get(m, m) for m in mets if isinstance(m, str)]
             yield "metrics", list(dict.fromkeys(known)), line
