@@ -78,3 +78,115 @@ def test_import_output_over_input_is_refused(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 2 and "is the input" in r.stderr
     assert src.read_text() == text
+
+
+# ---------------------------------------------------------------------------------------------- idioms
+def _rows(text: str, file: str):
+    spec = _spec(import_text(text, file))
+    return spec, [(r.type, r.name, r.inputs, r.layer.options()) for r in spec.rows]
+
+
+R_IDIOMS = """
+library(keras3)
+conv_bn <- function(x, filters, size = 3) {
+  x |> layer_conv_2d(filters, size, padding = "same", use_bias = FALSE,
+                     kernel_initializer = initializer_he_normal(seed = 1)) |>
+    layer_batch_normalization() |>
+    layer_activation_relu()
+}
+dense_block <- function(units) layer_dense(units = units, activation = "relu")
+scale <- layer_rescaling(scale = 1/255)
+inputs <- layer_input(batch_shape = c(NA, 32, 32, 3))
+x <- scale(inputs)
+x <- conv_bn(x, 16)
+y <- conv_bn(x, 16, size = 1)
+s <- layer_add(x, y)
+t <- s |> layer_add(x)
+u <- layer_concatenate(list(s, t), axis = -1)
+for (f in c(32, 64)) u <- u |> conv_bn(f) |> layer_max_pooling_2d()
+if (interactive()) plot(u)
+head <- dense_block(10)
+outputs <- u |> layer_global_average_pooling_2d() |> head()
+model <- keras_model(inputs, outputs)
+model %>% compile(optimizer = optimizer_adam(learning_rate = 1e-3), loss = "sparse_categorical_crossentropy",
+                  metrics = c("accuracy"))
+"""
+
+
+def test_r_idioms():
+    spec, rows = _rows(R_IDIOMS, "idioms.R")
+    assert spec.input_shape == (32, 32, 3)  # c(NA, ...): the batch dimension
+    assert rows[0] == ("Rescaling", "rescaling", ["input"], {"scale": 1 / 255})  # created, then applied
+    assert rows[1][3] == {"filters": 16, "kernel_size": 3, "padding": "same", "use_bias": False,
+                          "kernel_initializer": {"class_name": "HeNormal", "config": {"seed": 1}}}
+    adds = [r for r in rows if r[0] == "Add"]
+    assert adds == [("Add", "add", ["re_lu", "re_lu_1"], {}), ("Add", "add_1", ["add", "re_lu"], {})]
+    assert [r[3]["filters"] for r in rows if r[0] == "Conv2D"] == [16, 16, 32, 64]  # loop over c(32, 64)
+    assert rows[-1][:2] == ("Dense", "dense") and rows[-1][3] == {"units": 10, "activation": "relu"}
+    assert spec.train["optimizer"] == {"name": "adam", "learning_rate": 1e-3}
+    assert check(spec).total > 0
+
+
+def test_r_keras3_sequential_layers_list_and_magrittr_assignment():
+    text = """
+model <- keras_model_sequential(input_shape = c(28, 28, 1), layers = list(
+  layer_conv_2d(filters = 8, kernel_size = 3),
+  layer_flatten()))
+model %<>% layer_dense(units = 10)
+"""
+    spec, rows = _rows(text, "seq.R")
+    assert [r[0] for r in rows] == ["Conv2D", "Flatten", "Dense"]
+    _, rows2 = _rows("model <- keras_model_sequential(input_shape = c(NA, 100)) %>% layer_conv_1d_transpose(4, 3)\n"
+                     "model %<>% layer_dense(2)\n", "t.R")
+    assert rows2[0][0] == "Conv1DTranspose" and rows2[-1][0] == "Dense"
+
+
+PY_IDIOMS = """
+import tensorflow as tf
+from tensorflow import keras
+
+img_size = (16, 16)
+base = [tf.keras.layers.Conv2D(8, 3, activation="relu"), tf.keras.layers.MaxPooling2D()]
+head = [tf.keras.layers.Flatten(), tf.keras.layers.Dense(128 * 2 // 4)]
+model = tf.keras.Sequential([tf.keras.Input(shape=img_size + (3,))] + base + head + [keras.layers.Dense(2)])
+
+def block(x, filters, strides=1):
+    y = keras.layers.Conv2D(filters, 3, strides=strides, padding="same")(x)
+    return keras.layers.BatchNormalization()(y)
+
+inputs = keras.Input(shape=(8, 8, 3))
+x = block(inputs, 4)
+x = keras.layers.add([x, block(x, 4)])
+for i in range(2):
+    x = block(x, 4 * (i + 1), strides=2)
+flat = keras.layers.Reshape((2 * 2 * 8,))(x)
+graph = keras.Model(inputs=[inputs], outputs=keras.layers.Dense(3)(flat))
+"""
+
+
+def test_python_idioms():
+    spec, rows = _rows(PY_IDIOMS, "idioms.py")  # 'model' is the model the script names so
+    assert spec.input_shape == (16, 16, 3)
+    assert [r[0] for r in rows] == ["Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dense"]
+    assert rows[3][3] == {"units": 64}
+    graph = _spec(import_text(PY_IDIOMS.replace("model = ", "seq = ").replace("graph = ", "model = "), "g.py"))
+    assert [r.type for r in graph.rows].count("Conv2D") == 4 and graph.rows[-2].layer.options() == \
+        {"target_shape": (32,)}
+    assert check(graph).rows[-1].output == (3,)
+
+
+@pytest.mark.parametrize("text,file,line,words", [
+    ("m <- keras_model_sequential(input_shape = 4)\nif (runif(1) > 0.5) m |> layer_dense(2)\n", "c.R", 2,
+     "cannot decide statically"),
+    ("m <- keras_model_sequential(input_shape = 4)\nwhile (TRUE) m |> layer_dense(2)\n", "w.R", 2,
+     "unsupported R construct 'while'"),
+    ("f <- function(x) f(x)\nm <- keras_model_sequential(input_shape = 4) |> f()\n", "rec.R", 1, "50 deep"),
+    ("import keras\nd = keras.layers.Dense(2)\ni = keras.Input((4,))\nm = keras.Model(i, d(d(i)))\n", "s.py", 4,
+     "shared layers"),
+    ("import keras\nclass M(keras.Model):\n    def __init__(self):\n        self.d = keras.layers.Dense(2)\n",
+     "sub.py", 2, "subclassed model"),
+])
+def test_unreadable_code_is_one_line_error_naming_the_line(text, file, line, words):
+    with pytest.raises(SpecError) as ei:
+        import_text(text, file)
+    assert words in str(ei.value) and ei.value.line == line and "\n" not in str(ei.value), str(ei.value)
