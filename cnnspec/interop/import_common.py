@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from cnnspec.errors import SpecError
 from cnnspec.layers import LAYER_CLASSES, Layer
-from cnnspec.spec.loader import INPUT, _Expander
+from cnnspec.spec.loader import INPUT, row_validation_error
 from cnnspec.util import suggest
 from cnnspec.spec.yamlio import LineDict
 
@@ -71,6 +71,7 @@ def renamed_option(cls: type[Layer], key: str) -> str:
 
 
 def option_names(cls: type[Layer]) -> list[str]:
+    """The Keras options of a layer class (not the row's meta keys)."""
     return [f for f in cls.model_fields if f not in Layer.META]
 
 
@@ -189,9 +190,11 @@ class RowBuilder:
         self.train_notes: list[str] = []
 
     def err(self, msg: str, line: int | None) -> SpecError:
+        """A one-line error at a line of the imported file."""
         return SpecError(msg, file=self.file, line=line)
 
     def literal(self, value: Any, arg: str, label: str, line: int) -> Any:
+        """A literal argument value, or a one-line error saying why it is not one."""
         if isinstance(value, Opaque):
             raise self.err(f"{label}: argument '{arg}' is not a literal ({value.what}); write the value "
                            "(cnnspec import reads the code, it does not run it)", line)
@@ -204,6 +207,7 @@ class RowBuilder:
         return value
 
     def note_model(self, var: str | None, value: Any) -> None:
+        """Remember a model the code builds (the one named `model` wins)."""
         if isinstance(value, ImportedModel) and all(value is not m for _, m in self.models):
             self.models.append((var, value))
 
@@ -221,6 +225,7 @@ class RowBuilder:
 
     def add_row(self, model: ImportedModel, cls: type[Layer], args: dict[str, tuple[Any, int]], line: int,
                 label: str, inputs: list[str] | None) -> ImportedRow:
+        """Validate one layer call's arguments with its class and append the row."""
         opts: dict[str, Any] = {}
         lines: dict[str, int] = {}
         name, trainable = None, True
@@ -262,6 +267,7 @@ class RowBuilder:
         return value
 
     def result(self) -> ImportedModel:
+        """The model the file defines, with its train section, or a one-line error."""
         built = [(v, m) for v, m in self.models if m.rows]
         if not built:
             raise self.err("no Keras model found: expected keras_model_sequential() |> layer_...() (R) or "
@@ -294,7 +300,7 @@ def validate_options(cls: type[Layer], opts: dict[str, Any], file: str, line: in
     try:
         cls.model_validate(dict(item))
     except ValidationError as exc:
-        e = _Expander(file, {}, None)._validation_error(exc, cls, item)
+        e = row_validation_error(file, exc, cls, item)
         raise SpecError(f"{label}: {e.message}", file=file, line=e.line) from exc
 
 

@@ -169,9 +169,11 @@ class _Reader:
         self.dropped: list[str] = []
 
     def err(self, msg: str) -> SpecError:
+        """A one-line error naming the model file."""
         return SpecError(msg, file=self.file)
 
     def model(self) -> ImportedModel:
+        """The imported model of the whole configuration."""
         kind = self.root.get("class_name")
         cfg = self.root.get("config") or {}
         if kind not in ("Sequential", "Functional", "Model"):
@@ -199,6 +201,7 @@ class _Reader:
         return m
 
     def layer(self, m: ImportedModel, layer: dict, i: int, prev: str, sequential: bool) -> ImportedRow | None:
+        """One saved layer as a row (None for the input layer)."""
         cname = layer.get("class_name")
         cfg = layer.get("config") or {}
         name = cfg.get("name") or layer.get("name") or f"layer_{i}"
@@ -235,6 +238,7 @@ class _Reader:
         return row
 
     def inbound(self, layer: dict, name: str) -> list[str]:
+        """The rows a functional layer takes, from its call node."""
         nodes = layer.get("inbound_nodes") or []
         if len(nodes) != 1:
             raise self.err(f"layer '{name}' is called {len(nodes)} times: shared layers are not supported"
@@ -248,6 +252,7 @@ class _Reader:
         return out
 
     def output(self, m: ImportedModel, cfg: dict) -> None:
+        """The single output row of a functional model."""
         outs = cfg.get("output_layers") or []
         if outs and isinstance(outs[0], str):
             outs = [outs]

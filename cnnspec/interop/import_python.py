@@ -34,6 +34,7 @@ class Scope:
         self.parent = parent
 
     def get(self, name: str) -> Any:
+        """A variable's value, looked up through the enclosing scopes."""
         s: Scope | None = self
         while s is not None:
             if name in s.vars:
@@ -64,12 +65,14 @@ class PyImporter(PyCalls, RowBuilder):
         self.depth = 0
 
     def run(self) -> ImportedModel:
+        """Interpret the module and return the model it builds."""
         self.block(self.tree.body, self.globals)
         self.train, self.train_notes = self.recorder.section()
         return self.result()
 
     # -- statements --------------------------------------------------------------------------------
     def block(self, body: list[ast.stmt], env: Scope) -> None:
+        """Interpret statements in order (bounded work)."""
         for st in body:
             self.steps += 1
             if self.steps > MAX_STEPS:
@@ -78,6 +81,7 @@ class PyImporter(PyCalls, RowBuilder):
             self.statement(st, env)
 
     def statement(self, st: ast.stmt, env: Scope) -> None:
+        """Interpret one statement."""
         if isinstance(st, (ast.Import, ast.ImportFrom, ast.Pass, ast.Global, ast.Nonlocal, ast.Break,
                            ast.Continue, ast.Delete, ast.Assert)):
             return
@@ -106,6 +110,7 @@ class PyImporter(PyCalls, RowBuilder):
             self.opaque_statement(st, env)
 
     def assign(self, target: ast.expr, value: Any, env: Scope) -> None:
+        """Bind a value to a name or unpack it into a tuple of names."""
         if isinstance(target, ast.Name):
             env.vars[target.id] = value
             self.note_model(target.id, value)
@@ -115,6 +120,7 @@ class PyImporter(PyCalls, RowBuilder):
                 self.assign(t, parts[i] if parts else Opaque("an unpacked value"), env)
 
     def define(self, st: ast.FunctionDef, env: Scope) -> None:
+        """Record a function definition (defaults evaluated now, as Python does)."""
         a = st.args
         params = [p.arg for p in a.posonlyargs + a.args]
         defaults = {p: self.eval(d, env) for p, d in zip(params[len(params) - len(a.defaults):], a.defaults)}
@@ -122,6 +128,7 @@ class PyImporter(PyCalls, RowBuilder):
         env.vars[st.name] = PyFunction(st, defaults, env)
 
     def if_(self, st: ast.If, env: Scope) -> None:
+        """Take the branch a known condition selects; an unknown one may not build layers."""
         cond = self.eval(st.test, env)
         if isinstance(cond, (bool, int, float, str)) or cond is None:
             self.block(st.body if cond else st.orelse, env)
@@ -134,6 +141,7 @@ class PyImporter(PyCalls, RowBuilder):
                            f"({getattr(cond, 'what', 'a value')}): write the value in the script", st.lineno)
 
     def for_(self, st: ast.For, env: Scope) -> None:
+        """Unroll a loop over a literal sequence; a loop over data may not build layers."""
         seq = self.eval(st.iter, env)
         if not isinstance(seq, list):
             msg = (f"unsupported Python construct 'for' over {getattr(seq, 'what', 'a value')} around the model "
@@ -161,10 +169,12 @@ class PyImporter(PyCalls, RowBuilder):
                                "(cnnspec import reads Sequential and functional code)", st.lineno)
 
     def layer_count(self) -> int:
+        """Rows and layer objects built so far (to see whether code built any)."""
         return sum(len(m.rows) for _, m in self.models) + self.pending_rows
 
     # -- expressions -------------------------------------------------------------------------------
     def eval(self, node: ast.expr, env: Scope) -> Any:
+        """The static value of an expression (Opaque when it cannot be known)."""
         self.depth += 1
         try:
             if self.depth > 200:
@@ -219,11 +229,13 @@ class PyImporter(PyCalls, RowBuilder):
         return Opaque(f"a {type(node).__name__} expression")
 
     def binop(self, op: str | None, a: Any, b: Any) -> Any:
+        """Arithmetic on literals."""
         from cnnspec.interop.import_common import arith
 
         return arith(op, a, b) if op else Opaque("an expression")
 
     def compare(self, node: ast.expr, env: Scope) -> Any:
+        """A comparison or boolean expression on literals."""
         if isinstance(node, ast.BoolOp):
             vals = [self.eval(v, env) for v in node.values]
             if any(isinstance(v, Opaque) for v in vals):
@@ -246,6 +258,7 @@ class PyImporter(PyCalls, RowBuilder):
         return True
 
     def subscript(self, node: ast.Subscript, env: Scope) -> Any:
+        """Indexing into a literal list, tuple, dict or string."""
         base, idx = self.eval(node.value, env), self.eval(node.slice, env)
         if isinstance(base, (list, dict, str)) and isinstance(idx, (int, str)) and not isinstance(idx, bool):
             try:
@@ -255,6 +268,7 @@ class PyImporter(PyCalls, RowBuilder):
         return Opaque("an indexing expression")
 
     def call_function(self, f: PyFunction, node: ast.Call, env: Scope) -> Any:
+        """Call a function defined in the script with its arguments bound."""
         a = f.node.args
         params = [p.arg for p in a.posonlyargs + a.args] + [p.arg for p in a.kwonlyargs]
         local = Scope(f.env)

@@ -40,11 +40,13 @@ class PyCalls:
         self.pending_rows = 0
 
     def builds(self, node: ast.Call) -> bool:
+        """Whether a call creates layers or models."""
         name = dotted(node.func) or ""
         last = name.rsplit(".", 1)[-1]
         return layer_class(last) is not None or last in ("Sequential", "add", "Model", "Input")
 
     def attribute(self, node: ast.Attribute, env) -> Any:
+        """The value of ``a.b.c``: activations and losses by name, model methods."""
         name = dotted(node) or node.attr
         if re.fullmatch(r"(?:\w+\.)*(?:activations|nn)\.\w+", name):  # keras.activations.relu, tf.nn.relu
             return node.attr
@@ -60,6 +62,7 @@ class PyCalls:
         return Opaque(f"'{name}'")
 
     def kwargs(self, node: ast.Call, env) -> dict[str, tuple[Any, int]]:
+        """Keyword arguments with their values and lines."""
         out = {}
         for kw in node.keywords:
             if kw.arg is None:
@@ -68,6 +71,7 @@ class PyCalls:
         return out
 
     def call(self, node: ast.Call, env) -> Any:
+        """The value of a call: a layer, a model, a known value or Opaque."""
         from cnnspec.interop.import_python import PyFunction
 
         func, line = node.func, node.lineno
@@ -95,6 +99,7 @@ class PyCalls:
 
     # -- models --------------------------------------------------------------------------------------
     def constructor(self, name: str, last: str, node: ast.Call, env) -> Any:
+        """``Sequential``, ``Input``/``InputLayer`` and ``Model`` calls."""
         if last == "Sequential":
             m = ImportedModel()
             kw = self.kwargs(node, env)
@@ -127,6 +132,7 @@ class PyCalls:
         return NotImplemented
 
     def input(self, last: str, node: ast.Call, env) -> Tensor:
+        """A ``keras.Input`` tensor of a new functional model."""
         m = ImportedModel(functional=(last == "Input"))
         kw = self.kwargs(node, env)
         shape = None
@@ -145,6 +151,7 @@ class PyCalls:
         return Tensor(m, INPUT)
 
     def method(self, obj: Any, attr: str, node: ast.Call, env) -> Any:
+        """``model.add``, and ``compile``/``fit`` recorded for the train section."""
         if isinstance(obj, ImportedModel) and attr == "add":
             if len(node.args) != 1:
                 raise self.err("model.add() takes one layer", node.lineno)
@@ -162,6 +169,7 @@ class PyCalls:
 
     # -- values --------------------------------------------------------------------------------------
     def value_call(self, name: str, last: str, node: ast.Call, env) -> Any:
+        """Regularizers, initializers, optimizers, losses, metrics, datasets, range."""
         parts = name.split(".")
         kind = next((k for k in ("regularizers", "initializers", "optimizers", "losses", "datasets", "metrics")
                      if k in parts),
@@ -196,6 +204,7 @@ class PyCalls:
 
     # -- layers --------------------------------------------------------------------------------------
     def layer_call(self, name: str, last: str, node: ast.Call, env) -> Any:
+        """A layer class call (or a merge function like ``layers.add``)."""
         cls = layer_class(last)
         if cls is None and last[:1].islower() and "layers" in name.split(".") and node.args:
             merge = layer_class(last[:1].upper() + last[1:])  # keras.layers.add([x, y]): a merge function
@@ -211,6 +220,7 @@ class PyCalls:
         return self.pending(cls, node, last, env)
 
     def pending(self, cls, node: ast.Call, label: str, env) -> PendingLayer:
+        """A layer object with its arguments named from the class's positional parameters."""
         args: dict[str, tuple[Any, int]] = {}
         free = list(positional(cls))
         for a in node.args:
@@ -225,6 +235,7 @@ class PyCalls:
         return PendingLayer(cls, args, node.lineno, label)
 
     def place(self, model: ImportedModel, obj: Any, line: int) -> None:
+        """Add a layer object to a Sequential model."""
         if isinstance(obj, Tensor):  # keras.Input(...) as the first element of a Sequential
             if model.rows or model.input_shape is not None:
                 raise self.err("keras.Input must come first in a Sequential", line)
@@ -245,11 +256,13 @@ class PyCalls:
         layer.used = True
 
     def apply(self, layer: PendingLayer, node: ast.Call, env) -> Any:
+        """Apply a layer object to the tensor(s) of a call node."""
         if len(node.args) != 1:
             raise self.err(f"{layer.label}(...)(x): apply a layer to one tensor or a list of tensors", node.lineno)
         return self.apply_value(layer, self.eval(node.args[0], env), node.lineno)
 
     def apply_value(self, layer: PendingLayer, x: Any, line: int) -> Tensor:
+        """Apply a layer object to tensors: a new row of their functional model."""
         tensors = x if isinstance(x, list) else [x]
         if not tensors or not all(isinstance(t, Tensor) for t in tensors):
             bad = next((t for t in tensors if not isinstance(t, Tensor)), None)

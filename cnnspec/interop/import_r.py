@@ -35,6 +35,7 @@ class Env:
         self.parent = parent
 
     def get(self, name: str) -> Any:
+        """A variable's value, looked up through the enclosing scopes."""
         env: Env | None = self
         while env is not None:
             if name in env.vars:
@@ -43,6 +44,7 @@ class Env:
         raise KeyError(name)
 
     def set(self, name: str, value: Any) -> None:
+        """Bind a variable in this scope."""
         self.vars[name] = value
 
 
@@ -62,12 +64,14 @@ class RImporter(RCalls, RowBuilder):
         self.steps = 0
 
     def run(self) -> ImportedModel:
+        """Interpret the script and return the model it builds."""
         for st in self.stmts:
             self.exec(st, self.globals)
         self.train, self.train_notes = self.recorder.section()
         return self.result()
 
     def exec(self, st, env: Env) -> Any:
+        """Interpret one statement (bounded work)."""
         self.steps += 1
         if self.steps > MAX_CALLS:
             raise self.err(f"more than {MAX_CALLS} statements to follow: cnnspec import reads model "
@@ -79,6 +83,7 @@ class RImporter(RCalls, RowBuilder):
 
     # -- evaluation --------------------------------------------------------------------------------
     def eval(self, node, env: Env) -> Any:
+        """The static value of an expression tree (Opaque when it cannot be known)."""
         kind = node[0]
         if kind in ("num", "str", "const"):
             return node[1]
@@ -214,10 +219,12 @@ class RImporter(RCalls, RowBuilder):
         return Opaque(node[1])
 
     def eval_args(self, args, env: Env) -> list:
+        """Evaluated call arguments: (name, value, line)."""
         return [(name, self.eval(e, env), line) for name, e, line in args]
 
     # -- calls ---------------------------------------------------------------------------------------
     def call(self, fnode, args: list, line: int, env: Env) -> Any:
+        """The value of a call: a script function, a layer object applied, or a known function."""
         if fnode[0] == "function":
             return self.call_function(RFunction(fnode[1], fnode[2], env, fnode[3]), args, line)
         if fnode[0] == "dollar":
@@ -241,6 +248,7 @@ class RImporter(RCalls, RowBuilder):
         return self.builtin(fn, args, line)
 
     def call_function(self, f: RFunction, args: list, line: int) -> Any:
+        """Call a function defined in the script (R argument matching)."""
         local = Env(f.env)
         names = [p for p, _ in f.params]
         named = {n: v for n, v, _ in args if n is not None}
@@ -267,6 +275,7 @@ class RImporter(RCalls, RowBuilder):
             self.call_depth -= 1
 
     def depth_guard(self, line: int) -> None:
+        """Refuse runaway recursion between the script's functions."""
         self.call_depth += 1
         if self.call_depth > 50:
             raise self.err("functions call each other more than 50 deep: cnnspec import follows small "
@@ -280,6 +289,7 @@ class RImporter(RCalls, RowBuilder):
         return Opaque(f"the result of {what}()")
 
     def unknown_layer(self, fn: str, line: int) -> SpecError:
+        """The error for a ``layer_*`` function no layer class has."""
         return self.err(f"unknown layer function '{fn}'{suggest(fn, R_NAMES)}", line)
 
 

@@ -40,6 +40,7 @@ class RCalls:
         self.pending_rows = 0
 
     def builtin(self, fn: str, args: list, line: int) -> Any:
+        """A call of a function the script does not define."""
         values = [v for _, v, _ in args]
         if fn == "c":
             out = []
@@ -72,6 +73,7 @@ class RCalls:
 
     # -- model constructors --------------------------------------------------------------------------
     def constructor(self, fn: str, args: list, line: int) -> Any:
+        """``keras_model_sequential``, ``keras_input``/``layer_input`` and ``keras_model``."""
         if fn in ("keras_model_sequential", "keras_sequential_model"):
             return self.sequential(fn, args, line)
         if fn in ("keras_input", "layer_input"):
@@ -100,6 +102,7 @@ class RCalls:
         return NotImplemented
 
     def sequential(self, fn: str, args: list, line: int) -> ImportedModel:
+        """A Sequential model (input shape, name, ``layers = list(...)``)."""
         m = ImportedModel()
         layers = None
         for n, v, aline in args:
@@ -131,6 +134,7 @@ class RCalls:
         return hits[0] if len(hits) == 1 else name
 
     def layer(self, cls: type[Layer], fn: str, args: list, line: int) -> Any:
+        """A layer function call: a row when applied to a model or tensor, else a layer object."""
         target = None
         rest = list(args)
         if rest and rest[0][0] in (None, "object", "inputs") and _is_target(rest[0][1], cls):
@@ -162,6 +166,7 @@ class RCalls:
         return self.place(pending, target, line)
 
     def apply_pending(self, layer: Any, args: list, line: int) -> Any:
+        """Apply a layer object to a model or tensor(s)."""
         if not isinstance(layer, PendingLayer):
             raise self.err("keras_model_sequential(layers = ...) takes layer objects (layer_dense(...) ...)", line)
         if not args:
@@ -175,6 +180,7 @@ class RCalls:
         return self.place(layer, target, line)
 
     def place(self, layer: PendingLayer, target: Any, line: int) -> Any:
+        """Add a layer object as a row of a Sequential model or of a functional graph."""
         if layer.used:
             raise self.err(f"{layer.label} (line {layer.line}) is applied twice: shared layers (one set of "
                            "weights used twice) are not supported", line)
@@ -198,6 +204,7 @@ class RCalls:
 
     # -- values --------------------------------------------------------------------------------------
     def regularizer(self, fn: str, args: list, line: int) -> dict:
+        """``regularizer_l1/l2/l1_l2(...)`` as ``{l1: .., l2: ..}``."""
         kind = fn[len("regularizer_"):]
         if kind not in ("l1", "l2", "l1_l2"):
             raise self.err(f"unknown regularizer '{fn}': use regularizer_l1, regularizer_l2 or regularizer_l1_l2",
@@ -212,6 +219,7 @@ class RCalls:
         return out or {k: 0.01 for k in keys}
 
     def initializer(self, fn: str, args: list, line: int) -> Any:
+        """``initializer_x()`` as a name, with arguments as ``{class_name, config}``."""
         kind = fn[len("initializer_"):]
         if not args:
             return kind
@@ -221,14 +229,17 @@ class RCalls:
         return {"class_name": _camel(kind), "config": config}
 
     def optimizer(self, fn: str, args: list, line: int) -> Any:
+        """``optimizer_x(...)`` as data for the train section."""
         kw = {n or "learning_rate": self.literal(v, n or "learning_rate", fn, aline) for n, v, aline in args}
         return optimizer_value(fn[len("optimizer_"):], kw)
 
     def dataset(self, fn: str, args: list, line: int) -> Any:
+        """``dataset_x()``: the dataset the script trains on."""
         self.recorder.saw_dataset(fn)
         return Opaque(f"the data of {fn}()")
 
     def method(self, model: Any, name: str, args: list, line: int) -> Any:
+        """``model$add(...)``, ``model$compile(...)``, ``model$fit(...)``."""
         if name == "add" and isinstance(model, ImportedModel):
             return self.apply_pending(args[0][1] if args else None, [(None, model, line)], line)
         if name in ("compile", *_FIT):

@@ -46,9 +46,11 @@ class _Builder:
         self.row_inputs: dict[str, list[Shape]] = {}
 
     def err(self, msg: str, line: int | None) -> SpecError:
+        """A one-line error at a line of the summary."""
         return SpecError(msg, file=self.file, line=line)
 
     def build(self) -> ImportedModel:
+        """The imported model of the whole table."""
         m = self.model
         prev = INPUT
         for r in self.p.rows:
@@ -79,6 +81,7 @@ class _Builder:
 
     # -- cells -----------------------------------------------------------------------------------------
     def layer_of(self, r: TextRow) -> tuple[str, list[type[Layer]], str, dict]:
+        """(name, candidate classes, printed type, options stated in the cell) of a row."""
         label = r.label.strip()
         call = re.match(r"^(?P<type>[A-Za-z_]\w*)\s*\((?P<args>.*=.*)\)\s*$", label)
         if call and (layer_class(call.group("type")) or call.group("type") in _INPUT_TYPES):
@@ -109,6 +112,7 @@ class _Builder:
         return name, classes, tname, {}
 
     def shape_of(self, r: TextRow) -> Shape:
+        """The printed output shape without the batch dimension."""
         text = re.sub(r"\s+", "", r.shape).strip("[]")
         if text.endswith(_CUT) or text.count("(") != 1:
             raise self.err(f"output shape {r.shape!r} cannot be read (one output like (None, 26, 26, 32))", r.line)
@@ -126,6 +130,7 @@ class _Builder:
         return tuple(out)
 
     def params_of(self, r: TextRow) -> int:
+        """The printed parameter count."""
         text = re.sub(r"\(unbuilt\)", "", r.params)
         digits = re.sub(r"[,. \u202f]", "", text)
         if not digits.isdigit():
@@ -133,6 +138,7 @@ class _Builder:
         return int(digits)
 
     def inputs_of(self, r: TextRow, prev: str) -> list[str]:
+        """The rows a functional row takes, from its 'Connected to' cell."""
         text = r.connected.strip()
         if text in ("", "-"):
             return [prev]
@@ -144,6 +150,7 @@ class _Builder:
         return refs or [prev]
 
     def resolve(self, ref: str, r: TextRow) -> str:
+        """The row a printed (possibly cut) reference names."""
         ref, cut = _cut(ref)
         ref = re.sub(r"\[\d*$", "", ref)
         if not cut and ref in self.names:
@@ -158,6 +165,7 @@ class _Builder:
     # -- rows ------------------------------------------------------------------------------------------
     def row(self, r: TextRow, name: str, classes, inputs: list[str], shape: Shape, params: int,
             given: dict) -> ImportedRow:
+        """Infer one row's options and append it with its printed values as expectations."""
         m = self.model
         ins = None if m.input_shape is None else [self.shapes.get(i, m.input_shape) for i in inputs]
         if ins is None and m.rows:
@@ -202,6 +210,7 @@ class _Builder:
                                                     "non-trainable total") if x)
 
     def count_of(self, row: ImportedRow):
+        """The count the class computes for an imported row (None if it cannot)."""
         try:
             layer = row.cls.model_validate({**row.options, "type": row.cls.keras_class})
             return layer.infer(self.row_inputs[row.name])[1]
@@ -228,6 +237,7 @@ class _Builder:
         return None
 
     def first_input(self, ex: Explained, r: TextRow, shape: Shape) -> None:
+        """Take the model input inferred from the first row, or ask for --input."""
         if ex.input_shape is None or not ex.exact or (tuple(ex.input_shape) == shape and _changes_rank(ex)):
             raise self.err("the summary does not print the model's input shape and the first row does not tell "
                            "it: give it with --input (e.g. --input 28,28,1)", r.line)
@@ -237,6 +247,7 @@ class _Builder:
                                 "does not print it); change it if the data differs")
 
     def row_name(self, printed: str, cls: type[Layer]) -> str:
+        """The printed name, or Keras's default name when it is cut or taken."""
         base, cut = _cut(printed)
         taken = {r.name for r in self.model.rows}
         if base and not cut and re.fullmatch(r"[A-Za-z0-9_.\-/]{1,128}", base) and base not in taken:

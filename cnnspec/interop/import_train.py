@@ -12,6 +12,8 @@ _METRIC_NAMES = {"acc": "accuracy", "accuracy": "accuracy", "categorical_accurac
                  "sparse_categorical_accuracy": "accuracy", "top_k_categorical_accuracy": "top_5_accuracy",
                  "sparse_top_k_categorical_accuracy": "top_5_accuracy"}
 _OPTIMIZER_KEYS = {"lr": "learning_rate"}
+#: Learning rates Keras 2 used by default where Keras 3 uses 0.001.
+_KERAS2_LR = {"adadelta": 1.0, "adagrad": 0.01}
 #: Datasets a script loads (keras.datasets.X / R dataset_X) that cnnspec's data sources provide.
 _DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
 
@@ -31,6 +33,7 @@ def optimizer_value(kind: str, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def loss_value(name: str) -> str:
+    """A loss name as the train section writes it."""
     return snake(name).removeprefix("loss_")
 
 
@@ -53,6 +56,7 @@ class TrainRecorder:
         self.dataset: str | None = None
 
     def saw_dataset(self, name: str) -> None:
+        """Note a dataset the script loads, if cnnspec provides it."""
         name = name.removeprefix("dataset_")
         if name in _DATASETS:
             self.dataset = name
@@ -71,17 +75,36 @@ class TrainRecorder:
             try:
                 parse_train(trial)
             except SpecError as exc:
-                notes.append(f"train: {key} = {value!r} (line {line}) left out: {exc.message}")
-                if isinstance(value, dict) and key == "optimizer" and "name" in value:
-                    kept = {k: v for k, v in value.items() if k in ("name", "learning_rate")}
-                    try:
-                        parse_train({**train, key: kept})
-                        train[key] = kept
-                    except SpecError:
-                        pass
+                kept = self._plain_optimizer(train, key, value)
+                if kept is not None:
+                    train[key] = kept
+                    extra = ", ".join(f"{k} = {v!r}" for k, v in value.items() if k not in kept)
+                    notes.append(f"train: the optimizer's {extra} (line {line}) cannot be set in `train:` "
+                                 f"({exc.message}); kept {', '.join(kept)}")
+                else:
+                    notes.append(f"train: {key} = {value!r} (line {line}) left out: {exc.message}")
                 continue
             train[key] = value
+        opt = train.get("optimizer")
+        name = opt.get("name") if isinstance(opt, dict) else opt
+        if name in _KERAS2_LR and not (isinstance(opt, dict) and "learning_rate" in opt):
+            notes.append(f"train: {name} without a learning rate: Keras 2 (R keras, older tf.keras) used "
+                         f"{_KERAS2_LR[name]}, Keras 3 uses 0.001; set it if the script ran on Keras 2")
         return train, notes
+
+    @staticmethod
+    def _plain_optimizer(train: dict, key: str, value: Any) -> dict | None:
+        """The optimizer's name and learning rate alone, when its other settings are refused."""
+        from cnnspec.spec.trainconfig import parse_train
+
+        if key != "optimizer" or not isinstance(value, dict) or "name" not in value:
+            return None
+        kept = {k: v for k, v in value.items() if k in ("name", "learning_rate")}
+        try:
+            parse_train({**train, key: kept})
+        except SpecError:
+            return None
+        return kept
 
     def _candidates(self, notes: list[str]):
         if self.dataset:

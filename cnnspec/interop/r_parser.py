@@ -83,17 +83,21 @@ class RParser:
         self.depth = 0
 
     def peek(self) -> Tok:
+        """The next token."""
         return self.toks[self.i]
 
     def next(self) -> Tok:
+        """Consume the next token."""
         t = self.toks[self.i]
         self.i += 1
         return t
 
     def err(self, msg: str, tok: Tok | None = None) -> SpecError:
+        """A syntax error at a token's line."""
         return SpecError(msg, file=self.file, line=(tok or self.peek()).line)
 
     def expect(self, value: str) -> Tok:
+        """Consume a given token or fail."""
         t = self.next()
         if t.value != value:
             got = "end of line" if t.kind == "nl" else ("end of file" if t.kind == "eof" else f"'{t.value}'")
@@ -101,6 +105,7 @@ class RParser:
         return t
 
     def skip_nl(self) -> None:
+        """Skip newlines (inside an open expression)."""
         while self.peek().kind == "nl":
             self.i += 1
 
@@ -119,6 +124,7 @@ class RParser:
                 raise self.err(f"R syntax error: unexpected '{t.value}'", t)
 
     def statement(self):
+        """One statement: an expression or an assignment."""
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise self.err(f"nesting deeper than {MAX_DEPTH} levels: cnnspec import reads model code")
@@ -140,6 +146,7 @@ class RParser:
             self.depth -= 1
 
     def expr(self, min_prec: int):
+        """A binary expression by precedence climbing."""
         left = self.unary()
         while True:
             t = self.peek()
@@ -160,6 +167,7 @@ class RParser:
             left = ("bin", v, left, right, t.line)
 
     def unary(self):
+        """A unary minus, not or formula, else a postfix expression."""
         t = self.peek()
         if t.value in ("-", "+"):
             self.next()
@@ -174,6 +182,7 @@ class RParser:
         return self.postfix(self.primary())
 
     def primary(self):
+        """A literal, name, parenthesised expression, block or lambda."""
         t = self.next()
         if t.kind == "num":
             return ("num", _number(t.value), t.line)
@@ -200,6 +209,7 @@ class RParser:
         raise self.err(f"R syntax error: unexpected '{t.value}'", t)
 
     def identifier(self, t: Tok):
+        """A name, or the keyword construct it starts (if, for, function ...)."""
         name = t.value.strip("`")
         if name == "if":
             return self.if_(t)
@@ -234,6 +244,7 @@ class RParser:
         return ("id", name, t.line)
 
     def if_(self, t: Tok):
+        """``if (cond) then [else other]``."""
         self.expect("(")
         self.skip_nl()
         cond = self.statement()
@@ -251,6 +262,7 @@ class RParser:
         return ("if", cond, then, None, t.line)
 
     def function(self, t: Tok):
+        """``function(params) body``."""
         self.expect("(")
         params = []
         while self.peek().value != ")":
@@ -269,6 +281,7 @@ class RParser:
         return ("function", params, self.statement(), t.line)
 
     def postfix(self, e):
+        """Calls, indexing and ``$`` access after a primary."""
         while True:
             t = self.peek()
             if t.value == "(":
@@ -290,6 +303,7 @@ class RParser:
                 return e
 
     def args(self, close: str) -> list:
+        """Call arguments up to the closing token: (name, expression, line)."""
         out = []
         self.depth += 1
         if self.depth > MAX_DEPTH:

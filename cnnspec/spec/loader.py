@@ -340,6 +340,12 @@ class _Expander:
         return self.err(msg, line, ".".join(loc) if loc else None)
 
 
+def row_validation_error(file: str, exc: ValidationError, cls: type[Layer], item: LineDict) -> SpecError:
+    """The one-line error for a row its layer class refused (a misspelt option reported first);
+    importers use it for the rows they build."""
+    return _Expander(file, {}, None)._validation_error(exc, cls, item)
+
+
 def _row_types(node: Any, line: int, out: list[tuple[str, int]], seen: set[int] | None = None) -> None:
     """Every literal ``type`` of the rows under ``node`` (layers, blocks, repeats, wrapped layers);
     each node once (YAML aliases share nodes)."""
