@@ -7,6 +7,8 @@
 #'
 #' @param model_or_run A [cnnspec_run], a run directory or `.keras` file, or a `cnnspec_model`.
 #' @param path The `.onnx` file to write.
+#' @param x Inputs to check parity on (an R array of raw inputs, as [predict()][predict.cnnspec_model]
+#'   takes them). `NULL`: random pixels 0..255, or a dataset's test split with `data = "name"`.
 #' @param ... Options of the Python `export_model()` (`opset`, `data`, `limit`).
 #' @return `path`, invisibly, with attribute `report` (the export report: parity, size, ...).
 #' @export
@@ -15,7 +17,7 @@
 #' model <- cnnspec_model(spec)
 #' onnx <- cnnspec_export(model, tempfile(fileext = ".onnx"))
 #' attr(onnx, "report")$parity$max_abs_diff
-cnnspec_export <- function(model_or_run, path = "model.onnx", ...) {
+cnnspec_export <- function(model_or_run, path = "model.onnx", x = NULL, ...) {
   require_py("cnnspec.keras.export", "export_model", "cnnspec_export()")
   src <- if (inherits(model_or_run, "cnnspec_run")) {
     model_or_run$run_dir
@@ -25,7 +27,14 @@ cnnspec_export <- function(model_or_run, path = "model.onnx", ...) {
     rb_call("save_model", model_or_run, tempfile(fileext = ".keras"))
   } else cnnspec_stop("cnnspec_export() takes a cnnspec_run, a run directory, a .keras file or a cnnspec_model")
   if (!file.exists(src)) cnnspec_stop(src, ": no such model file or run directory")
-  report <- py_call("cnnspec.keras.export", "export_model", src, path, ...)
+  args <- list(...)
+  if (!is.null(x)) {
+    npz <- tempfile(fileext = ".npz")
+    on.exit(unlink(npz), add = TRUE)
+    rb_call("write_inputs", as_np(x), npz)
+    args$data <- paste0("npz:", npz)
+  }
+  report <- do.call(py_call, c(list("cnnspec.keras.export", "export_model", src, path), args))
   invisible(structure(path, report = report))
 }
 

@@ -22,6 +22,10 @@
 #'   Labels are given the same way either way (see [cnnspec_labels]).
 #' @param metrics Metric names (`"accuracy"`, `"top_5_accuracy"`); `NULL`: the spec's.
 #' @param seed Seed for the initial weights; `NULL`: the spec's (`train: seed`, default 0).
+#' @param scale Inputs are fed to the network as `x * scale` (plus the section's `offset`), so that
+#'   the model, once exported, takes raw pixels as `cnnspec predict` does. `NULL`: the spec's
+#'   `train: scale`, else decided by the first fit as training runs decide it from their data:
+#'   1 when `x` lies within 0..1 (you scaled it yourself), 1/255 for pixels within 0..255.
 #' @return An object of class `cnnspec_model`.
 #' @seealso [cnnspec_load()] for a trained model, [cnnspec_check()] for the table without Keras.
 #' @export
@@ -33,13 +37,14 @@
 #' faster <- cnnspec_model(spec, optimizer = "adam", learning_rate = 0.01)
 #' summary(faster)
 cnnspec_model <- function(path, compile = TRUE, optimizer = NULL, learning_rate = NULL, loss = NULL,
-                          metrics = NULL, seed = NULL) {
+                          metrics = NULL, seed = NULL, scale = NULL) {
   if (!is.character(path) || length(path) != 1) cnnspec_stop("path must be one spec file name")
   require_py("keras", "Model", "cnnspec_model()")
   if (is.list(optimizer)) optimizer <- reticulate::dict(optimizer)
   as_model(rb_call("build", path, compile = isTRUE(compile), optimizer = optimizer,
                    learning_rate = as_num_or_null(learning_rate, "learning_rate"), loss = loss,
-                   metrics = if (is.null(metrics)) NULL else as.list(metrics), seed = as_int_or_null(seed, "seed")))
+                   metrics = if (is.null(metrics)) NULL else as.list(metrics), seed = as_int_or_null(seed, "seed"),
+                   scale = as_num_or_null(scale, "scale")))
 }
 
 as_model <- function(py) {
@@ -65,7 +70,9 @@ format.cnnspec_model <- function(x, ...) {
   else out <- c(out, "Not compiled")
   cn <- unlist(info$class_names)
   if (length(cn)) out <- c(out, sprintf("Classes: %s", paste(cn, collapse = ", ")))
-  if (!identical(c(info$scale, info$offset), c(1, 0)))
+  if (is.null(info$scale))
+    out <- c(out, "Input scale: decided by the first fit (1 for x within 0..1, 1/255 for pixels within 0..255)")
+  else if (!identical(c(info$scale, info$offset), c(1, 0)))
     out <- c(out, sprintf("Inputs are fed as x * %s + %s", format(signif(info$scale, 6)), format(info$offset)))
   out
 }
