@@ -90,3 +90,32 @@ def test_fit_evaluate_predict_with_r_style_arrays():
     assert rbridge.predict(m, x).shape == (6, 1)
     with pytest.raises(Exception, match="x has dimensions 6x199"):
         rbridge.predict(m, np.random.rand(6, 199))
+
+
+def test_first_fit_decides_the_input_scale_as_runs_do():
+    pytest.importorskip("keras")
+    import numpy as np
+
+    m = rbridge.build(str(ROOT / "specs/table3.yaml"))
+    assert m.scale is None and rbridge.model_info(m)["scale"] is None
+    rbridge.fit(m, np.random.randint(0, 256, size=(10, 28, 28)).astype("float64"), np.arange(10), epochs=1)
+    assert m.scale == pytest.approx(1 / 255)
+    m2 = rbridge.build(str(ROOT / "specs/table3.yaml"), scale=0.5)
+    rbridge.fit(m2, np.random.rand(10, 28, 28, 1), np.arange(10), epochs=1)
+    assert m2.scale == 0.5  # given: kept
+    m3 = rbridge.build(str(ROOT / "specs/table3.yaml"))
+    rbridge.fit(m3, np.random.rand(10, 28, 28, 1), np.arange(10), epochs=1,
+                validation_data=(np.random.rand(2, 28, 28), [0, 1]))
+    assert m3.scale == 1.0
+
+
+def test_dataset_and_inputs_for_r(tmp_path):
+    d = rbridge.dataset("sample", limit=20)
+    assert d["x_train"].shape == (20, 28, 28, 1) and len(d["class_names"]) == 10 and d["name"]
+    import numpy as np
+
+    from cnnspec.data import load_dataset
+
+    path = rbridge.write_inputs(np.random.rand(3, 28, 28, 1), str(tmp_path / "x.npz"))
+    ds = load_dataset("npz:" + path)
+    assert ds.x_test.shape == (3, 28, 28, 1)
