@@ -152,10 +152,13 @@ def _decide_scale(rm: RModel, x) -> None:
     training runs apply to their dataset): 1 within 0..1, 1/255 within 0..255, else 1/max."""
     import numpy as np
 
+    from cnnspec.runs.modelmeta import input_scale
+
     if rm.scale is not None:
         return
     hi = float(np.max(np.asarray(x), initial=0.0))
-    rm.scale = 1.0 if hi <= 1.0 else 1.0 / 255.0 if hi <= 255.0 else 1.0 / hi
+    value_range = 1.0 if hi <= 1.0 else 255.0 if hi <= 255.0 else hi  # the data module's rule for float arrays
+    rm.scale = input_scale(None, value_range)
 
 
 def _as_target(rm: RModel, y, n: int, what: str = "y"):
