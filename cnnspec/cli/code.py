@@ -18,6 +18,11 @@ class Lang(str, Enum):
     python = "python"
 
 
+class RTarget(str, Enum):
+    keras3 = "keras3"
+    keras = "keras"
+
+
 def _write(text: str, out: Optional[Path]) -> None:
     if out is None:
         import sys
@@ -37,16 +42,20 @@ def _write(text: str, out: Optional[Path]) -> None:
 @app.command("code")
 def code_cmd(
     spec: str = typer.Argument(..., help="Spec file; FILE#VARIANT picks one variant."),
-    lang: Lang = typer.Option(Lang.r, "--lang", "-l", help="r (R keras) or python (Keras 3)."),
+    lang: Lang = typer.Option(Lang.r, "--lang", "-l", help="r (R keras3) or python (Keras 3)."),
     out: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout."),
+    target: RTarget = typer.Option(RTarget.keras3, "--target",
+                                   help="R package the R code is for: keras3 (Keras 3) or keras (2.x, Keras 2)."),
+    force: bool = typer.Option(False, "--force", help="Write the code even when the spec fails check."),
 ) -> int:
-    """Print the equivalent R keras or Python Keras 3 code of a spec, runnable as printed."""
+    """Print the equivalent R (keras3) or Python Keras 3 code of a spec, with compile() and fit() from its
+    train: section, runnable as printed. A spec that fails check is refused (exit 2) unless --force."""
     from cnnspec.interop.codegen import generate
     from cnnspec.spec.loader import load_spec
 
     if out is not None:
         check_output(out, [split_variant(spec)[0]], what="--output")
-    _write(generate(load_spec(spec), lang.value), out)
+    _write(generate(load_spec(spec), lang.value, target=target.value, force=force), out)
     return 0
 
 
