@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -86,4 +86,38 @@ def lr_find_cmd(
                 f"steepest descent at lr {s['steepest']:.3g}", highlight=False)
     console.out(f"suggested learning rate: {res['suggested_lr']:.3g} (lowest-loss rate / 10)", highlight=False)
     console.out(f"wrote {out}", highlight=False)
+    return 0
+
+
+@app.command("ensemble")
+def ensemble_cmd(
+    runs: List[str] = typer.Argument(..., help="Two or more run directories (or .keras files with sidecars)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Directory for model.keras, model.onnx, ensemble.json."),
+    data: Optional[str] = typer.Option(None, "--data", help="Dataset whose test split is evaluated (default sample)."),
+    data_path: Optional[str] = typer.Option(None, "--data-path"),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1),
+    weighted: bool = typer.Option(False, "--weighted", help="Weight members by their validation accuracy."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an ensemble already in --out."),
+    json_out: bool = typer.Option(False, "--json", help="Print ensemble.json on stdout."),
+) -> int:
+    """Average members' class probabilities; report each member's and the ensemble's test accuracy; export ONNX."""
+    from cnnspec.keras.ensemble import make_ensemble
+
+    res = make_ensemble(runs, out, data=data, data_path=data_path, limit=limit, weighted=weighted, force=force)
+    if json_out:
+        emit_json(res)
+        return 0
+    from rich.table import Table
+    from rich.text import Text
+
+    t = Table(title=f"test accuracy on {res['dataset']} ({res['test_images']} images)", title_justify="left")
+    for col in ("member", "weight", "test accuracy"):
+        t.add_column(col, justify="left" if col == "member" else "right")
+    for r in res["members"]:
+        t.add_row(Text(r["run"]), f"{r['weight']:.3f}", f"{r['test_accuracy']:.4f}")
+    t.add_row(Text("ensemble", style="bold"), "", f"{res['ensemble_test_accuracy']:.4f}", style="bold")
+    console.print(t)
+    par = res["parity"]
+    console.out(f"wrote {res['onnx']}: parity {'ok' if par['ok'] else 'FAILED'} (max abs diff "
+                f"{par['max_abs_diff']:.2e} on {par['source']}), and {Path(out) / 'model.keras'}", highlight=False)
     return 0
