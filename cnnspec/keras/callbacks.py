@@ -57,14 +57,22 @@ def better(mode: str, monitor: str, value: float | None, best: float | None, min
 
 
 def schedule_lr(cfg: TrainConfig, base: float, epoch: int, state: RunState) -> float:
-    """Learning rate for 0-based ``epoch``."""
+    """Learning rate for 0-based ``epoch`` (warm-up first, then the schedule counted from its end)."""
     s = cfg.lr_schedule
     if s is None:
         return base
+    warm = getattr(s, "warmup_epochs", 0)
+    if epoch < warm:
+        return base * (s.warmup_start + (1 - s.warmup_start) * epoch / warm)
+    e = epoch - warm
     if s.type == "step":
-        return base * s.factor ** (epoch // s.every)
+        return base * s.factor ** (e // s.every)
+    if s.type == "exponential":
+        return base * s.rate ** e
     if s.type == "cosine":
-        return s.min_lr + (base - s.min_lr) * 0.5 * (1 + math.cos(math.pi * epoch / cfg.epochs))
+        return s.min_lr + (base - s.min_lr) * 0.5 * (1 + math.cos(math.pi * e / max(1, cfg.epochs - warm)))
+    if s.type == "warmup":
+        return base
     return state.lr if state.lr is not None else base  # reduce_on_plateau
 
 

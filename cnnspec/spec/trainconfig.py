@@ -70,7 +70,15 @@ class Optimizer(Strict):
         return kw
 
 
-class StepDecay(Strict):
+class WithWarmup(Strict):
+    """Linear warm-up over the first ``warmup_epochs`` epochs, from ``warmup_start`` times the rate to
+    the full rate; the schedule proper starts after it."""
+
+    warmup_epochs: int = Field(0, ge=0)
+    warmup_start: float = Field(0.1, gt=0, le=1)
+
+
+class StepDecay(WithWarmup):
     """Multiply the learning rate by ``factor`` every ``every`` epochs."""
 
     type: Literal["step"]
@@ -90,14 +98,29 @@ class ReduceOnPlateau(Strict):
     mode: Literal["auto", "min", "max"] = "auto"
 
 
-class Cosine(Strict):
-    """Cosine decay from the initial learning rate to ``min_lr`` over all epochs (per epoch)."""
+class Cosine(WithWarmup):
+    """Cosine decay from the initial learning rate to ``min_lr`` over the epochs after warm-up (per epoch)."""
 
     type: Literal["cosine"]
     min_lr: float = Field(0.0, ge=0)
 
 
-Schedule = Union[StepDecay, ReduceOnPlateau, Cosine]
+class Exponential(WithWarmup):
+    """Multiply the learning rate by ``rate`` every epoch (``lr = base * rate ** epoch``)."""
+
+    type: Literal["exponential"]
+    rate: float = Field(..., gt=0, le=1)
+
+
+class Warmup(WithWarmup):
+    """Warm-up only: ``warmup_epochs`` linear epochs, then the constant initial rate."""
+
+    type: Literal["warmup"]
+    warmup_epochs: int = Field(..., ge=1)
+
+
+Schedule = Union[StepDecay, ReduceOnPlateau, Cosine, Exponential, Warmup]
+SCHEDULE_TYPES = ("step", "exponential", "cosine", "reduce_on_plateau", "warmup")
 
 
 class EarlyStopping(Strict):
@@ -250,7 +273,7 @@ def _message(err: dict) -> str:
     msg = err.get("msg", "invalid")
     msg = msg.removeprefix("Value error, ")
     if typ == "union_tag_invalid":
-        msg = "lr_schedule.type must be one of step, reduce_on_plateau, cosine"
+        msg = f"lr_schedule.type must be one of {', '.join(SCHEDULE_TYPES)}"
     return msg
 
 
@@ -270,13 +293,15 @@ _FIELDS_BY_PARENT = {
     "step": tuple(StepDecay.model_fields),
     "reduce_on_plateau": tuple(ReduceOnPlateau.model_fields),
     "cosine": tuple(Cosine.model_fields),
+    "exponential": tuple(Exponential.model_fields),
+    "warmup": tuple(Warmup.model_fields),
     "early_stopping": tuple(EarlyStopping.model_fields),
     "checkpoint": tuple(Checkpoint.model_fields),
     "augmentation": tuple(Augmentation.model_fields),
 }
 
 # pydantic puts union member names into locations; they are not YAML keys
-_NOT_KEYS = {"Optimizer", "step", "reduce_on_plateau", "cosine", "literal['sgd','adam','adamw','rmsprop',"
+_NOT_KEYS = {"Optimizer", "step", "reduce_on_plateau", "cosine", "exponential", "warmup", "literal['sgd','adam','adamw','rmsprop',"
              "'adadelta','adagrad','adamax','nadam']"}
 
 
