@@ -121,3 +121,26 @@ def ensemble_cmd(
     console.out(f"wrote {res['onnx']}: parity {'ok' if par['ok'] else 'FAILED'} (max abs diff "
                 f"{par['max_abs_diff']:.2e} on {par['source']}), and {Path(out) / 'model.keras'}", highlight=False)
     return 0
+
+
+@app.command("inspect")
+def inspect_cmd(
+    target: str = typer.Argument(..., help="A run directory or a .keras file (with its .cnnspec.json sidecar)."),
+    image: Path = typer.Option(..., "--image", help="The image to look at (PNG/JPEG), read as predict reads it."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for the PNGs (default RUN/inspect/IMAGE)."),
+    cls: Optional[int] = typer.Option(None, "--class", min=0, help="Class index for the saliency (default: predicted)."),
+    max_maps: int = typer.Option(32, "--max-maps", min=1, max=1024, help="Channels drawn per layer."),
+    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> int:
+    """Feature maps per layer, first-layer filters and a saliency map for one image, as PNG grids."""
+    from cnnspec.keras.inspect import inspect_model
+
+    res = inspect_model(target, str(image), out, cls=cls, max_maps=max_maps)
+    if json_out:
+        emit_json(res)
+        return 0
+    console.out(f"{res['image']}: predicted {res['predicted']} ({res['confidence']:.3f}); saliency of the "
+                f"{res['saliency_of']} of {res['saliency_class']}", highlight=False)
+    for f in res["files"]:
+        console.out(f"wrote {f}", highlight=False)
+    return 0

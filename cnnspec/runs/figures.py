@@ -59,10 +59,11 @@ def _normalise(img: np.ndarray) -> np.ndarray:
 
 
 def image_grid(images: Sequence[np.ndarray], path: str | Path, *, titles: Sequence[str] | None = None,
-               title: str = "", cols: int | None = None, cmap: str = "viridis", each_normalised: bool = True,
+               title: str = "", cols: int | None = None, cmap: str | Sequence[str] = "viridis", each_normalised: bool = True,
                cell: float = 1.4) -> None:
     """A grid of 2-D (or H x W x 3) images, each scaled to its own range unless ``each_normalised`` is
-    False (then all share the overall range), with optional per-image titles."""
+    False (then all share the overall range), with optional per-image titles; ``cmap`` may be one
+    colour map per image."""
     n = len(images)
     if n == 0:
         raise ValueError("no images to draw")
@@ -79,17 +80,41 @@ def image_grid(images: Sequence[np.ndarray], path: str | Path, *, titles: Sequen
         if k >= n:
             continue
         img = np.asarray(images[k])
+        cm = cmap if isinstance(cmap, str) else cmap[k]
         if img.ndim == 3 and img.shape[-1] == 1:
             img = img[..., 0]
         if img.ndim == 3:  # colour: always shown in its own range
             ax.imshow(_normalise(img), interpolation="nearest")
         elif each_normalised:
-            ax.imshow(_normalise(img), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+            ax.imshow(_normalise(img), cmap=cm, vmin=0, vmax=1, interpolation="nearest")
         else:
-            ax.imshow(img, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+            ax.imshow(img, cmap=cm, vmin=lo, vmax=hi, interpolation="nearest")
         if titles:
             ax.set_title(titles[k], fontsize=7)
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     _save(fig, path)
+
+
+def worst_classified(x_raw: np.ndarray, y: np.ndarray, probs: np.ndarray, class_names: Sequence[str],
+                     path: str | Path, n: int = 16, title: str = "") -> list[dict]:
+    """Grid of the ``n`` test images with the lowest probability for their true class (the most
+    confidently wrong first), titled "true / predicted (confidence)". Returns the images' records."""
+    y = np.asarray(y).astype(np.int64).reshape(-1)
+    probs = np.asarray(probs, dtype=np.float64)
+    p_true = probs[np.arange(len(y)), y]
+    order = np.argsort(p_true, kind="stable")[:n]
+    names = list(class_names)
+    recs, imgs, titles = [], [], []
+    for i in order:
+        pred = int(probs[i].argmax())
+        recs.append({"index": int(i), "true": names[y[i]], "predicted": names[pred],
+                     "confidence": float(probs[i, pred]), "p_true": float(p_true[i])})
+        img = np.asarray(x_raw[i])
+        imgs.append(img[..., 0] if img.ndim == 3 and img.shape[-1] == 1 else img)
+        titles.append(f"#{i} true {names[y[i]][:12]}\npred {names[pred][:12]} ({probs[i, pred]:.2f})")
+    if imgs:
+        image_grid(imgs, path, titles=titles, cols=min(4, len(imgs)), cmap="gray", cell=1.9,
+                   title=title or f"{len(imgs)} worst-classified test images (lowest p(true class))")
+    return recs
