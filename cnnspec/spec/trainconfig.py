@@ -120,7 +120,7 @@ class Warmup(WithWarmup):
 
 
 Schedule = Union[StepDecay, ReduceOnPlateau, Cosine, Exponential, Warmup]
-SCHEDULE_TYPES = ("step", "exponential", "cosine", "reduce_on_plateau", "warmup")
+SCHEDULE_TYPES = ("step", "reduce_on_plateau", "cosine", "exponential", "warmup")
 
 
 class EarlyStopping(Strict):
