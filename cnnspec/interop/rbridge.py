@@ -168,12 +168,12 @@ def train_arrays(path: str, x, y, test_x, test_y, class_names=None, data_file: s
     return train(path, data="npz", data_path=data_file, **kw)
 
 
-def code(path: str, lang: str = "r") -> str:
-    """``cnnspec code``: the spec as R (keras3) or Python Keras code."""
+def code(path: str, lang: str = "r", target: str = "keras3", force: bool = False) -> str:
+    """``cnnspec code``: the spec as R (keras3, or keras 2.x) or Python Keras code."""
     from cnnspec.interop.codegen import generate
     from cnnspec.spec.loader import load_spec
 
-    return generate(load_spec(path), lang)
+    return generate(load_spec(path), lang, target=target, force=bool(force))
 
 
 def import_code(path: str, name: str | None = None, lang: str | None = None) -> str:

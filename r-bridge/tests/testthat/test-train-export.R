@@ -75,7 +75,11 @@ test_that("cnnspec_code and cnnspec_import round-trip a spec", {
   code <- cnnspec_code(spec("table6.yaml"))
   expect_s3_class(code, "cnnspec_text")
   expect_match(code, "layer_conv_2d")
+  expect_match(code, "optimizer_adadelta(learning_rate = 1.0)", fixed = TRUE)   # the spec's train section
   expect_match(cnnspec_code(spec("table6.yaml"), "python"), "keras.layers.Conv2D")
+  expect_match(cnnspec_code(spec("table3.yaml"), target = "keras"), "library(keras)\n", fixed = TRUE)
+  expect_error(cnnspec_code(spec("lenet5.yaml")), "the spec fails check", class = "cnnspec_error")
+  expect_match(cnnspec_code(spec("lenet5.yaml"), force = TRUE), "layer_conv_2d")
   f <- tempfile(fileext = ".R")
   writeLines(code, f)
   yaml <- cnnspec_import(f, name = "again", out = tempfile(fileext = ".yaml"))
