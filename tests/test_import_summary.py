@@ -23,7 +23,8 @@ FIXTURES = ROOT / "tests/fixtures/summaries"
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))
 ALL = [(p, s.variant) for p in SPECS for s in load_specs(p)]
 IDS = [f"{p.stem}#{v}" if v else p.stem for p, v in ALL]
-#: Generated graphs: residual and inception-like branches, long names Keras 3 cuts with '…', frozen rows.
+#: Generated models: residual and inception-like graphs, long names Keras 3 cuts with '…', frozen rows,
+#: and sequential models over many layer types.
 GRAPHS = {
     "resblock": """
 input: [16, 16, 3]
@@ -51,6 +52,73 @@ layers:
   - {type: Flatten}
   - {type: Dropout, rate: 0.3}
   - {type: Dense, units: 10, use_bias: false}
+""",
+    # many layer types: 1D/3D convolutions and pooling, transposed, separable and depthwise, padding and
+    # cropping, recurrent (wrapped too), normalizations, reshaping
+    "cnn1d": """
+input: [100, 8]
+layers:
+  - {type: Conv1D, filters: 16, kernel_size: 5, strides: 2, padding: causal}
+  - {type: SeparableConv1D, filters: 8, kernel_size: 3, padding: same}
+  - {type: DepthwiseConv1D, kernel_size: 3, depth_multiplier: 2}
+  - {type: MaxPooling1D, pool_size: 3}
+  - {type: AveragePooling1D, pool_size: 2, strides: 1}
+  - {type: ZeroPadding1D, padding: [1, 2]}
+  - {type: Cropping1D, cropping: 1}
+  - {type: UpSampling1D, size: 3}
+  - {type: Conv1DTranspose, filters: 4, kernel_size: 3, strides: 2}
+  - {type: LayerNormalization}
+  - {type: SpatialDropout1D, rate: 0.2}
+  - {type: LSTM, units: 12, return_sequences: true}
+  - {type: GRU, units: 6}
+  - {type: RepeatVector, n: 4}
+  - {type: SimpleRNN, units: 5, return_sequences: true}
+  - {type: GlobalAveragePooling1D}
+  - {type: Dense, units: 3, use_bias: false}
+""",
+    "cnn3d": """
+input: [16, 16, 16, 2]
+layers:
+  - {type: Conv3D, filters: 4, kernel_size: 3}
+  - {type: MaxPooling3D, pool_size: 2}
+  - {type: Conv3DTranspose, filters: 2, kernel_size: 2, strides: 2}
+  - {type: ZeroPadding3D, padding: 1}
+  - {type: Cropping3D, cropping: 2}
+  - {type: UpSampling3D, size: 2}
+  - {type: AveragePooling3D, pool_size: 2}
+  - {type: GlobalMaxPooling3D}
+  - {type: Dense, units: 2}
+""",
+    "img": """
+input: [64, 64, 3]
+layers:
+  - {type: Rescaling, scale: 0.00392156862745098}
+  - {type: Conv2D, filters: 8, kernel_size: [3, 5], strides: [1, 2], padding: same}
+  - {type: GroupNormalization, groups: 4}
+  - {type: PReLU}
+  - {type: Conv2DTranspose, filters: 4, kernel_size: 3, strides: 2, padding: same}
+  - {type: DepthwiseConv2D, kernel_size: 5, depth_multiplier: 3, use_bias: false}
+  - {type: ZeroPadding2D, padding: [[0, 1], [2, 3]]}
+  - {type: Cropping2D, cropping: [[1, 1], [0, 2]]}
+  - {type: AveragePooling2D, pool_size: 3, strides: 2, padding: same}
+  - {type: BatchNormalization, center: false}
+  - {type: ELU}
+  - {type: SpatialDropout2D, rate: 0.1}
+  - {type: GlobalMaxPooling2D}
+  - {type: Reshape, target_shape: [3, 4]}
+  - {type: Permute, dims: [2, 1]}
+  - {type: Flatten}
+  - {type: UnitNormalization}
+  - {type: Dense, units: 7}
+""",
+    "seq": """
+input: [20]
+layers:
+  - {type: Embedding, input_dim: 1000, output_dim: 16}
+  - {type: Bidirectional, layer: {type: LSTM, units: 8, return_sequences: true}}
+  - {type: Conv1D, filters: 4, kernel_size: 3, activation: relu}
+  - {type: GlobalMaxPooling1D}
+  - {type: Dense, units: 1, activation: sigmoid}
 """,
 }
 

@@ -68,6 +68,39 @@ def _literal_values(info) -> list | None:
     return None
 
 
+def _extended_values(cls: type[Layer], name: str, info, ins: list[Shape], out: Shape) -> list | None:
+    """A wider search when nothing fit: integer options from the shapes' sizes and their divisors
+    (RepeatVector n, GroupNormalization groups), the wrapped layer of Bidirectional/TimeDistributed."""
+    ann = str(info.annotation)
+    default = None if info.is_required() else info.default
+    if name == "layer":
+        return _inner_layers(out)
+    if name in ("kernel_size", "pool_size") and len(ins[0] if ins else ()) == 3:
+        return [((a, b), 5, "") for a in range(1, 8) for b in range(1, 8) if a != b]
+    if "int" not in ann or "bool" in ann or isinstance(default, bool) or name in ("axis", "seed"):
+        return None
+    sizes = {d for shape in [out, *ins] for d in shape if d}
+    last = out[-1] if out and out[-1] else 1
+    sizes |= {d for d in range(1, min(last, 64) + 1) if last % d == 0}
+    vals = ([(default, 0, "")] if default is not None else []) + [(v, 3, "") for v in sorted(sizes)]
+    return _dedupe(vals)
+
+
+def _inner_layers(out: Shape) -> list:
+    """Recurrent or Dense layers a wrapper could hold, sized from the output."""
+    from cnnspec.layers import LAYER_CLASSES
+
+    vals = []
+    for i, c in enumerate(c for c in LAYER_CLASSES if "units" in c.model_fields and c.arity == 1):
+        for units in {out[-1], (out[-1] or 0) // 2} - {0, None}:
+            for rs in ((False, True) if "return_sequences" in c.model_fields else (None,)):
+                inner = {"type": c.keras_class, "units": units}
+                if rs:
+                    inner["return_sequences"] = True
+                vals.append((inner, i, ""))
+    return vals
+
+
 def _field_values(cls: type[Layer], name: str, info, ins: list[Shape], out: Shape, params: int) -> list | None:
     """[(value, cost, note)] for one option, or None to leave the option at its default."""
     default = None if info.is_required() else info.default
@@ -103,6 +136,9 @@ def _field_values(cls: type[Layer], name: str, info, ins: list[Shape], out: Shap
         return _dedupe([(default, 0, ""), (out[-1] // x[-1], 1, "")])
     if name == "target_shape":
         return [(tuple(out), 0, "")]
+    if name == "dims" and x and len(x) <= 5:  # Permute: the axes in their new order
+        return [(p, 0, "") for p in itertools.permutations(range(1, len(x) + 1))
+                if tuple(x[i - 1] for i in p) == tuple(out)]
     if name == "size" and axes and all(i and o and o % i == 0 for i, o in axes):
         return [(_int_or_tuple([o // i for i, o in axes]), 0, "")]
     if name == "axis" and "int" in ann and cls.arity is None:
@@ -141,7 +177,7 @@ def _dedupe(vals: list) -> list:
 
 
 def _tries(cls: type[Layer], ins: list[Shape], out: Shape, params: int, extra_cost: float = 0,
-           given: dict | None = None):
+           given: dict | None = None, wide: bool = False):
     fixed: dict[str, Any] = {}
     notes: list[str] = []
     varying: list[tuple[str, list]] = []
@@ -150,6 +186,9 @@ def _tries(cls: type[Layer], ins: list[Shape], out: Shape, params: int, extra_co
             continue
         vals = [(given[name], 0, "")] if given and name in given else \
             _field_values(cls, name, info, ins, out, params)
+        if wide and not (given and name in given):
+            more = _extended_values(cls, name, info, ins, out) or []
+            vals = _dedupe((vals or []) + more) if more else vals
         if vals is None:
             if info.is_required():
                 return
@@ -189,16 +228,10 @@ def explain(classes: list[type[Layer]], ins: list[Shape] | None, out: Shape, par
     """The conventional options that explain the row (``ins`` None: the model input, to infer too;
     ``given``: options the table itself states)."""
     inputs = [(list(ins), 0)] if ins is not None else _input_guesses(classes, out, params or 0)
-    tries = [t for cls in classes for shapes, icost in inputs
-             for t in _tries(cls, shapes, out, params or 0, icost, given)]
-    tries.sort(key=lambda t: t.cost)
-    good, partial = [], []
-    for t in tries[:MAX_TRIES]:
-        if good and t.cost > good[0].cost + 8:
-            break
-        v = _verify(t, out, params)
-        if v is not None:
-            (good if v.shape_ok and v.count_ok else partial).append(v)
+    good, partial = _search(classes, inputs, out, params, given, wide=False)
+    if not good:
+        good, wider = _search(classes, inputs, out, params, given, wide=True)
+        partial = partial or wider
     if good:
         good = [_canonical(t, out, params) for t in good]
         good.sort(key=lambda t: t.cost)
@@ -211,6 +244,21 @@ def explain(classes: list[type[Layer]], ins: list[Shape] | None, out: Shape, par
         best = partial[0]
         return Explained(best.cls, best.options, None if ins is not None else best.ins[0], False, [], best.notes)
     return None
+
+
+def _search(classes, inputs, out: Shape, params: int | None, given, wide: bool) -> tuple[list, list]:
+    """(option sets that explain the row, those that explain part of it), conventional first."""
+    tries = [t for cls in classes for shapes, icost in inputs
+             for t in _tries(cls, shapes, out, params or 0, icost, given, wide)]
+    tries.sort(key=lambda t: t.cost)
+    good, partial = [], []
+    for t in tries[:MAX_TRIES]:
+        if good and t.cost > good[0].cost + 8:
+            break
+        v = _verify(t, out, params)
+        if v is not None:
+            (good if v.shape_ok and v.count_ok else partial).append(v)
+    return good, partial
 
 
 def by_count(cls: type[Layer], ins: list[Shape], out: Shape, params: int) -> list[tuple[dict, Shape]]:
