@@ -211,5 +211,8 @@ def evaluate_cmd(
     for i, (name, row) in enumerate(zip(m["class_names"], m["confusion_matrix"])):
         cm.add_row(f"{i} {name}", *[str(v) for v in row])
     console.print(cm)
+    if m.get("worst_images"):
+        console.out(f"wrote {m['worst_images']['png']} (the {len(m['worst_images']['images'])} worst-classified "
+                    "test images)", highlight=False)
     console.print(f"wrote {path}")
     return 0

@@ -73,7 +73,8 @@ def _load(model_path: Path, ds):
     return model, units
 
 
-def evaluate(target: str, data_name: str | None, data_path: str | None, limit: int | None) -> tuple[dict, Path]:
+def evaluate(target: str, data_name: str | None, data_path: str | None, limit: int | None,
+             arrays: dict | None = None) -> tuple[dict, Path]:
     """Metrics of a run's model.keras (or a bare .keras) on a dataset's test split; the inputs
     are scaled as its sidecar says (cnnspec.runs.modelmeta). Returns (metrics, default folder)."""
     from cnnspec.data import load_dataset
@@ -97,6 +98,8 @@ def evaluate(target: str, data_name: str | None, data_path: str | None, limit: i
     if len(names) != units and len(ds.class_names) == units:
         names = ds.class_names
     m = classification_metrics(ds.y_test, probs, list(names))
+    if arrays is not None:  # for the worst-classified images grid
+        arrays.update(x=ds.x_test, y=ds.y_test, probs=probs, names=list(m["class_names"]))
     m = {"model": str(model_path), "dataset": ds.name, "data_source": str(ds.source),
          "data_fingerprint": ds.fingerprint(), "split": "test",
          "scale": scale, "offset": offset, **m, "images_per_second": round(m["n"] / secs, 1) if secs else None}
@@ -119,10 +122,16 @@ def evaluate_to_file(target: str, data_name: str | None, data_path: str | None, 
     if lock is not None:
         lock.acquire()
     try:
-        m, _ = evaluate(target, data_name, data_path, limit)
+        arrays: dict = {}
+        m, _ = evaluate(target, data_name, data_path, limit, arrays)
         path = Path(output) if output is not None else folder / f"eval_{re.sub(r'[^A-Za-z0-9_.-]+', '_', m['dataset'])}.json"
         data_files = [f for f in (m["data_source"], data_path) if f]
         check_output(path, [*protected, *data_files], what="metrics output")
+        worst = path.with_name(f"{path.stem}_worst.png")
+        check_output(worst, [*protected, *data_files], what="worst-images output")
+        from cnnspec.keras.inspect import write_worst_grid
+
+        m["worst_images"] = write_worst_grid(arrays, worst, f"{m['model']} on {m['dataset']}")
         try:
             atomic_json(path, m)
         except OSError as exc:

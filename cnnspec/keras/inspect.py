@@ -138,3 +138,22 @@ def _check_out(out: Path, inputs: list[Path]) -> None:
     for p in inputs:
         if p.exists() and p.resolve() == out.resolve():
             raise CnnspecError("--out would overwrite an input", file=str(out))
+
+
+WORST_N = 16
+
+
+def write_worst_grid(arrays: dict, path: str | Path, what: str = "", n: int = WORST_N) -> dict | None:
+    """The worst-classified test images (lowest probability of the true class) as a PNG grid titled
+    with true class, predicted class and confidence; ``arrays`` holds ``x`` (raw), ``y``, ``probs``,
+    ``names``. Returns ``{"png", "images"}`` (None when there are no test images)."""
+    from cnnspec.runs.figures import worst_classified
+
+    if not arrays or len(arrays.get("y", ())) == 0:
+        return None
+    x = np.asarray(arrays["x"])
+    if x.ndim != 4 or x.shape[-1] not in (1, 3):
+        return None  # not images
+    recs = worst_classified(x, arrays["y"], arrays["probs"], arrays["names"], path, n=n,
+                            title=f"worst-classified test images: {what}" if what else "")
+    return {"png": str(path), "images": recs}
