@@ -12,7 +12,7 @@ import click
 
 from cnnspec.errors import CnnspecError
 from cnnspec.cli.app import app, err_console
-from cnnspec.cli import check, code, deploy, diagnose, train  # noqa: E402,F401  (each registers its commands on `app`)
+from cnnspec.cli import check, code, deploy, diagnose, experiments, train  # noqa: E402,F401  (each registers its commands on `app`)
 
 
 def _one_line(text: str) -> str:
