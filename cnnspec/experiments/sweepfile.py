@@ -16,7 +16,8 @@ from typing import Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cnnspec.errors import SpecError
-from cnnspec.spec.loader import load_specs, suggest
+from cnnspec.spec.loader import load_specs
+from cnnspec.util import suggest
 from cnnspec.spec.trainconfig import TrainConfig, parse_train
 from cnnspec.spec.yamlio import LineDict, load
 

@@ -100,7 +100,7 @@ def main(argv: list[str]) -> int:
             from cnnspec.experiments.baselines import run_baseline
 
             run_baseline(task["kind"], task["data"], task.get("data_path"), task.get("limit"), task["out"],
-                         seed=task.get("seed", 0), n_jobs=task.get("threads") or 1)
+                         seed=task.get("seed", 0), n_jobs=task.get("threads") or 1, force=True)
             outcome = {"status": "finished", "reason": None}
     except KeyboardInterrupt:
         outcome = {"status": "interrupted", "reason": "stopped by a signal"}
