@@ -24,6 +24,7 @@ from cnnspec.spec.yamlio import LineDict, load
 BASELINES = ("knn", "random_forest", "xgboost", "logistic")
 METRICS = ("val_accuracy", "val_loss", "accuracy", "loss", "test_accuracy", "test_loss")
 MAX_TRIALS = 10_000
+_Int = int  # `Dim.int` shadows the builtin inside the class body
 
 
 class Strict(BaseModel):
@@ -45,7 +46,7 @@ class Dim(Strict):
 
     uniform: Optional[tuple[float, float]] = None
     loguniform: Optional[tuple[float, float]] = None
-    int: Optional[tuple[int, int]] = None
+    int: Optional[tuple[_Int, _Int]] = None
     choice: Optional[list[Any]] = None
 
     @model_validator(mode="after")
