@@ -68,7 +68,8 @@ def run_row(run: Path, metric: str = "val_accuracy") -> dict[str, Any]:
             "epochs": info.get("epochs_finished"), "metric": metric, "best_metric": best,
             "test_accuracy": test_acc, "test_error": None if test_acc is None else 1.0 - test_acc,
             "seconds": mets.get("run_seconds") or info.get("seconds"), "status": status,
-            "reason": info.get("error"), "run_dir": str(run)}
+            "reason": None if status == "finished" else info.get("error") or info.get("reason"),
+            "run_dir": str(run)}
 
 
 def collect(targets: list[str | Path], metric: str = "val_accuracy") -> list[dict[str, Any]]:

@@ -143,8 +143,10 @@ class SweepRun:
         if oc.get("status") in ("failed", "diverged") and not self.retry_failed:
             return oc["status"]
         run = self.out / "trials" / t.name
-        if (run / "metrics.json").exists() and (run / "run.json").exists():
-            info = read_json(run / "run.json")
+        info = read_json(run / "run.json") if (run / "run.json").exists() else {}
+        if info.get("status") == "diverged" and not self.retry_failed:
+            return "diverged"
+        if (run / "metrics.json").exists() and info:
             if info.get("status") == "finished" and (epochs is None or info.get("epochs_finished", 0) >= epochs):
                 return "finished"
         return "todo"

@@ -67,13 +67,16 @@ def run_cnn(task: dict) -> dict:
                 res = {"status": "finished"}
             else:
                 res = train(str(out), resume=True, epochs=epochs)
-        else:
-            fresh = out.exists() and any(out.iterdir())  # killed before config.json was written
-            res = train(task["spec"], out=str(out), epochs=epochs, force=fresh)
-    except CnnspecError as exc:
-        from cnnspec.keras.training import Interrupted
+        else:  # new, or killed before config.json was written (--force replaces only a marked run)
+            from cnnspec.runs.rundir import RunDir
 
-        st = "interrupted" if isinstance(exc, Interrupted) else "failed"
+            res = train(task["spec"], out=str(out), epochs=epochs, force=RunDir(out).looks_like_run())
+    except CnnspecError as exc:
+        from cnnspec.runs.rundir import RunDiverged, RunInterrupted, RunLocked
+
+        # interrupted and locked trials are run again by the next `cnnspec sweep`; failed ones are not
+        st = ("interrupted" if isinstance(exc, (RunInterrupted, RunLocked)) else
+              "diverged" if isinstance(exc, RunDiverged) else "failed")
         return {"status": st, "reason": " ".join(str(exc).split())[:400]}
     why = diverged(out)
     if why:
