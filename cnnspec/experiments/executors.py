@@ -40,6 +40,17 @@ def default_concurrency(n_trials: int) -> int:
     return max(1, min(n_trials, cpu_count()))
 
 
+def python_exe() -> str:
+    """The Python to start workers with (inside R, reticulate's sys.executable may be R itself)."""
+    exe = Path(sys.executable or "")
+    if exe.name.startswith("python") and exe.exists():
+        return str(exe)
+    for cand in (Path(sys.prefix) / "bin" / "python3", Path(sys.prefix) / "bin" / "python"):
+        if cand.exists():
+            return str(cand)
+    raise CnnspecError(f"cannot find the Python executable to start trials with (sys.executable is {exe})")
+
+
 def worker_env() -> dict:
     """The environment of a worker process: this cnnspec first on the path, TF's logs quiet."""
     root = str(Path(__file__).resolve().parents[2])
@@ -97,7 +108,7 @@ class LocalExecutor:
                 while queue and len(running) < self.max_concurrent and not stop():
                     task = queue.pop(0)
                     log = open(task["log"], "ab")
-                    p = subprocess.Popen([sys.executable, "-m", "cnnspec.experiments.worker", json.dumps(task)],
+                    p = subprocess.Popen([python_exe(), "-m", "cnnspec.experiments.worker", json.dumps(task)],
                                          stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                                          preexec_fn=_die_with_parent)
                     log.close()

@@ -44,8 +44,12 @@ class Trial:
 # ----------------------------------------------------------------------------------------------
 def fmt_value(v: Any) -> str:
     """Short, file-name friendly text of a swept value."""
+    if v is None:
+        return "none"
     if isinstance(v, bool):
         return str(v).lower()
+    if isinstance(v, dict):
+        return "+".join(f"{k}{fmt_value(x)}" for k, x in v.items()) or "none"
     if isinstance(v, float):
         return f"{v:.4g}"
     if isinstance(v, (list, tuple)):

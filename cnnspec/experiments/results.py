@@ -208,3 +208,25 @@ def best_row(rows: list[dict]) -> dict | None:
         return None
     sign = 1 if cand[0].get("metric") in LOWER_IS_BETTER else -1
     return min(cand, key=lambda r: (sign * r["best_metric"], r.get("test_error") or 1.0))
+
+
+def columns(rows: list[dict]) -> dict[str, list]:
+    """The table as columns for an R data.frame (cnnspec_sweep(), cnnspec_compare()): numbers as floats
+    (NaN when empty), everything else as text ("" when empty); swept values are their own columns."""
+    cols, data = flat(rows)
+    cols = [c for c in cols if c != "metric"]
+    out: dict[str, list] = {}
+    for c in cols:
+        vals = [r.get(c) for r in data]
+        numeric = all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in vals)
+        if numeric and any(v is not None for v in vals):
+            out[c] = [float("nan") if v is None else float(v) for v in vals]
+        else:
+            out[c] = ["" if v is None else str(v) for v in vals]
+    return out
+
+
+def compare_columns(targets: list[str], sort: str | None = None, metric: str = "val_accuracy") -> dict:
+    """``cnnspec compare`` as columns (the R bridge)."""
+    rows = collect(list(targets), metric)
+    return columns(sort_rows(rows, sort) if sort else rows)

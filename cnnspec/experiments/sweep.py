@@ -335,3 +335,15 @@ def write_results(out: Path) -> dict[str, Any]:
     if best is not None:
         atomic_bytes(out / "best.yaml", (out / "specs" / f"{best['trial']}.yaml").read_bytes())
     return {"rows": rows, "best": best["trial"] if best else None, "figures": figs}
+
+
+def sweep_columns(path: str, out: str, executor: str = "local", max_concurrent: int | None = None,
+                  address: str | None = None, extend: bool = False, retry_failed: bool = False) -> dict:
+    """``cnnspec sweep`` for the R bridge: runs the sweep, returns its table as columns."""
+    from cnnspec.experiments.results import columns
+
+    res = run_sweep(path, out, executor=executor, max_concurrent=max_concurrent, address=address,
+                    extend=extend, retry_failed=retry_failed)
+    if res["stopped"]:
+        raise CnnspecError(f"sweep stopped; run it again to finish it ({out})")
+    return {"columns": columns(res["rows"]), "best": res["best"] or ""}
