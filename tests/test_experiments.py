@@ -159,3 +159,15 @@ def test_experiments_modules_do_not_import_tensorflow(tmp_path):
             "cnnspec.experiments.executors, cnnspec.cli.experiments; assert 'tensorflow' not in sys.modules; "
             "assert 'ray' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
+
+
+def test_val_metric_without_validation_refused_before_writing(tmp_path):
+    from cnnspec.experiments.sweep import run_sweep
+
+    spec = tmp_path / "nov.yaml"
+    spec.write_text(FAMILY.read_text().replace("  validation_split: 0.2\n", ""))
+    p = tmp_path / "s.yaml"
+    p.write_text(f"spec: {spec}\ngrid: {{variant: [A, B]}}\nmetric: val_loss\n")
+    with pytest.raises(SpecError, match=r"s.yaml:3: metric: metric val_loss needs validation data.*validation_split"):
+        run_sweep(str(p), tmp_path / "out")
+    assert not (tmp_path / "out").exists()

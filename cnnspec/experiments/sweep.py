@@ -135,6 +135,7 @@ class SweepRun:
             if not (self.out / "trials" / t.name / "run.json").exists():
                 self.record(t.name, {"status": "failed", "reason": f"bad values: {exc}", "seconds": 0.0})
 
+
     def status(self, t: Trial, epochs: int | None = None) -> str:
         """finished, failed, diverged, pruned (nothing to do), or todo."""
         if t.name in self.state.get("pruned", {}):
@@ -198,6 +199,28 @@ class SweepRun:
 
 
 # ----------------------------------------------------------------------------------------------
+def check_metric(sweep: Sweep, trials: list[Trial]) -> None:
+    """A val_* metric needs validation data in every trial: refused before anything is written."""
+    import yaml
+
+    from cnnspec.spec.trainconfig import parse_train
+
+    metric = sweep.model.metric
+    if not metric.startswith("val_"):
+        return
+    for t in trials:
+        if t.kind != "cnn":
+            continue
+        try:
+            cfg = parse_train((yaml.safe_load(trial_spec(sweep, t)) or {}).get("train"))
+        except (SpecError, yaml.YAMLError):
+            continue  # bad values: that trial fails on its own
+        if not cfg.has_validation:
+            raise sweep.err(f"metric {metric} needs validation data, which trial {t.name} has not: set "
+                            "validation_split (or validation) under `train:`, or rank by "
+                            f"{metric[4:]} or test_{metric[4:]}", "metric" if "metric" in sweep.doc else "train")
+
+
 def _epochs_of(run: SweepRun, t: Trial) -> int:
     from cnnspec.spec.loader import load_spec
     from cnnspec.spec.trainconfig import for_spec
@@ -237,6 +260,7 @@ def run_sweep(path: str, out: str | Path, *, executor: str = "local", max_concur
     trials = plan_trials(sweep)
     if max_concurrent is not None and max_concurrent < 1:
         raise CnnspecError("--max-concurrent must be at least 1")
+    check_metric(sweep, trials)
     run.add(trials)
     atomic_bytes(run.out / "sweep.yaml", Path(path).read_bytes())
     n = max_concurrent or default_concurrency(len(trials))

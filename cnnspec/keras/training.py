@@ -25,6 +25,7 @@ from cnnspec.errors import CnnspecError
 from cnnspec.keras.callbacks import EpochLogic, RunState, make_callbacks  # noqa: F401 (RunState: API)
 from cnnspec.keras.planning import Plan, Request, plan
 from cnnspec.keras.stopping import StopSignals
+from cnnspec.keras.tboard import tensorboard_callbacks
 from cnnspec.runs import rundir as rd
 from cnnspec.runs.rundir import RunDiverged, RunDir, RunFailed, RunInterrupted, now
 from cnnspec.spec.trainconfig import TrainConfig
@@ -184,7 +185,7 @@ class _Run:
         t_fit = time.perf_counter()
         try:
             self.model.fit(train_ds, validation_data=val_ds, epochs=p.cfg.epochs, initial_epoch=st.epoch,
-                           callbacks=[make_callbacks(logic)], verbose=0)
+                           callbacks=[make_callbacks(logic), *tensorboard_callbacks(self.run)], verbose=0)
         finally:
             st.fit_seconds += time.perf_counter() - t_fit
         self.stop.check()

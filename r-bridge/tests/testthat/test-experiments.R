@@ -3,7 +3,7 @@ test_that("cnnspec_sweep() trains a small grid and returns its table; a second c
   sweep <- tempfile(fileext = ".yaml")
   writeLines(c(paste0("spec: ", spec("table3.yaml")),
                "data: {name: sample, limit: 100}",
-               "train: {epochs: 1, batch_size: 50}",
+               "train: {epochs: 1, batch_size: 50, validation_split: 0.2}",
                "grid:",
                "  train.learning_rate: [0.001, 0.01]"), sweep)
   out <- tempfile("sweep-")
