@@ -190,3 +190,28 @@ def test_unreadable_code_is_one_line_error_naming_the_line(text, file, line, wor
     with pytest.raises(SpecError) as ei:
         import_text(text, file)
     assert words in str(ei.value) and ei.value.line == line and "\n" not in str(ei.value), str(ei.value)
+
+
+def test_python_names_imported_bare():
+    text = """
+from tensorflow.keras.models import Sequential
+from tensorflow.keras.layers import Conv2D, Dense, Flatten, MaxPool2D as Pool
+from tensorflow.keras.regularizers import l2
+from tensorflow.keras.initializers import HeNormal
+from tensorflow.keras.optimizers import SGD
+from tensorflow.keras.losses import CategoricalCrossentropy
+model = Sequential()
+model.add(Conv2D(8, (3, 3), input_shape=(28, 28, 1), kernel_regularizer=l2(5e-4),
+                 kernel_initializer=HeNormal(seed=7)))
+model.add(Pool())
+model.add(Flatten())
+model.add(Dense(10, activation="softmax"))
+model.compile(optimizer=SGD(learning_rate=0.01, momentum=0.9), loss=CategoricalCrossentropy(), metrics=["acc"])
+pred = model(x_new)
+"""
+    spec, rows = _rows(text, "bare.py")
+    assert rows[0][3] == {"filters": 8, "kernel_size": (3, 3), "kernel_regularizer": {"l2": 5e-4},
+                          "kernel_initializer": {"class_name": "HeNormal", "config": {"seed": 7}}}
+    assert [r[0] for r in rows] == ["Conv2D", "MaxPooling2D", "Flatten", "Dense"]
+    assert dict(spec.train) == {"optimizer": {"name": "sgd", "learning_rate": 0.01, "momentum": 0.9},
+                                "loss": "categorical_crossentropy", "metrics": ["accuracy"]}

@@ -121,6 +121,13 @@ class Opaque:
     what: str
 
 
+@dataclass
+class ModuleRef(Opaque):
+    """A name bound by an import (``from keras.regularizers import l2``): its dotted path."""
+
+    path: str = ""
+
+
 class Function:
     """A function defined in the imported code, called statically by the interpreter."""
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnnspec.errors import SpecError
-from cnnspec.interop.import_common import Function, ImportedModel, Opaque, PendingLayer, RowBuilder, Tensor
+from cnnspec.interop.import_common import (
+    Function, ImportedModel, ModuleRef, Opaque, PendingLayer, RowBuilder, Tensor)
 from cnnspec.interop.import_python_calls import PyCalls
 
 MAX_STEPS = 10_000
@@ -82,8 +83,10 @@ class PyImporter(PyCalls, RowBuilder):
 
     def statement(self, st: ast.stmt, env: Scope) -> None:
         """Interpret one statement."""
-        if isinstance(st, (ast.Import, ast.ImportFrom, ast.Pass, ast.Global, ast.Nonlocal, ast.Break,
-                           ast.Continue, ast.Delete, ast.Assert)):
+        if isinstance(st, (ast.Import, ast.ImportFrom)):
+            self.imports(st, env)
+            return
+        if isinstance(st, (ast.Pass, ast.Global, ast.Nonlocal, ast.Break, ast.Continue, ast.Delete, ast.Assert)):
             return
         if isinstance(st, ast.Assign):
             v = self.eval(st.value, env)
@@ -108,6 +111,15 @@ class PyImporter(PyCalls, RowBuilder):
             self.block(st.body, env)
         else:
             self.opaque_statement(st, env)
+
+    def imports(self, st: ast.Import | ast.ImportFrom, env: Scope) -> None:
+        """Bind imported names to their dotted paths (``l2`` -> keras.regularizers.l2)."""
+        base = f"{st.module}." if isinstance(st, ast.ImportFrom) and st.module else ""
+        for alias in st.names:
+            full = base + alias.name
+            local = alias.asname or (alias.name if base else alias.name.split(".")[0])
+            path = full if (alias.asname or base) else alias.name.split(".")[0]
+            env.vars[local] = ModuleRef(f"the module {path}", path)
 
     def assign(self, target: ast.expr, value: Any, env: Scope) -> None:
         """Bind a value to a name or unpack it into a tuple of names."""

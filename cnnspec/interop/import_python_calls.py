@@ -8,7 +8,8 @@ import re
 from typing import Any
 
 from cnnspec.interop.import_common import (
-    PY_NAMES, ImportedModel, Opaque, PendingLayer, Tensor, as_shape, layer_class, next_name, positional)
+    PY_NAMES, ImportedModel, ModuleRef, Opaque, PendingLayer, Tensor, as_shape, layer_class, next_name,
+    positional)
 from cnnspec.interop.import_train import TrainRecorder, loss_value, optimizer_value, snake
 from cnnspec.spec.loader import INPUT
 from cnnspec.util import suggest
@@ -34,6 +35,19 @@ def dotted(node: ast.expr) -> str | None:
 class PyCalls:
     """Mixed into :class:`cnnspec.interop.import_python.PyImporter` (eval, err, add_row ...)."""
 
+    def qualified(self, node: ast.expr, env) -> str:
+        """The dotted name of ``node`` with an imported root expanded (``layers.Dense`` ->
+        ``keras.layers.Dense`` after ``from keras import layers``)."""
+        name = dotted(node) or ""
+        root, _, rest = name.partition(".")
+        try:
+            ref = env.get(root)
+        except KeyError:
+            return name
+        if isinstance(ref, ModuleRef) and ref.path:
+            return ref.path + (f".{rest}" if rest else "")
+        return name
+
     def __init__(self) -> None:
         self.recorder = TrainRecorder()
         self.call_depth = 0
@@ -47,7 +61,7 @@ class PyCalls:
 
     def attribute(self, node: ast.Attribute, env) -> Any:
         """The value of ``a.b.c``: activations and losses by name, model methods."""
-        name = dotted(node) or node.attr
+        name = self.qualified(node, env) or node.attr
         if re.fullmatch(r"(?:\w+\.)*(?:activations|nn)\.\w+", name):  # keras.activations.relu, tf.nn.relu
             return node.attr
         if re.fullmatch(r"(?:\w+\.)*losses\.\w+", name):
@@ -59,6 +73,8 @@ class PyCalls:
             base = None
         if isinstance(base, (ImportedModel, Tensor)):
             return ("method", self.eval(node.value, env), node.attr)
+        if isinstance(base, ModuleRef) or "." not in name:
+            return ModuleRef(f"'{name}'", name)
         return Opaque(f"'{name}'")
 
     def kwargs(self, node: ast.Call, env) -> dict[str, tuple[Any, int]]:
@@ -83,11 +99,13 @@ class PyCalls:
                 return self.call_function(target, node, env)
             if isinstance(func, ast.Call):
                 return Opaque("the result of a call")
+            if isinstance(target, (ImportedModel, Tensor)):
+                return self.apply_model(target, node, env)
         if isinstance(func, ast.Attribute):
             target = self.attribute(func, env)
             if isinstance(target, tuple) and target[0] == "method":
                 return self.method(target[1], target[2], node, env)
-        name = dotted(func) or ""
+        name = self.qualified(func, env)
         last = name.rsplit(".", 1)[-1]
         for handler in (self.constructor, self.value_call, self.layer_call):
             out = handler(name, last, node, env)
@@ -187,6 +205,8 @@ class PyCalls:
                 self.recorder.saw_dataset(parts[-2])
             return Opaque(f"the data of {name}()")
         if kind == "losses":
+            self.recorder.from_logits |= any(k.arg == "from_logits" and isinstance(k.value, ast.Constant)
+                                             and k.value.value is True for k in node.keywords)
             return loss_value(last)
         if kind == "metrics":
             return snake(last)
@@ -260,6 +280,12 @@ class PyCalls:
         if len(node.args) != 1:
             raise self.err(f"{layer.label}(...)(x): apply a layer to one tensor or a list of tensors", node.lineno)
         return self.apply_value(layer, self.eval(node.args[0], env), node.lineno)
+
+    def apply_model(self, model: Any, node: ast.Call, env) -> Any:
+        """``model(x)``: calling a model (inference in a script) builds no layers."""
+        for a in node.args:
+            self.eval(a, env)
+        return Opaque("the output of calling a model")
 
     def apply_value(self, layer: PendingLayer, x: Any, line: int) -> Tensor:
         """Apply a layer object to tensors: a new row of their functional model."""

@@ -62,6 +62,7 @@ class RCalls:
                 if out is not NotImplemented:
                     return out
         if fn.startswith(("loss_", "metric_")):
+            self.recorder.from_logits |= any(n == "from_logits" and v is True for n, v, _ in args)
             return fn.split("_", 1)[1]
         if fn == "compile" or fn in _FIT:
             return self.record(fn, args, line)

@@ -54,6 +54,7 @@ class TrainRecorder:
         self.compile: dict[str, tuple[Any, int]] = {}
         self.fit: dict[str, tuple[Any, int]] = {}
         self.dataset: str | None = None
+        self.from_logits = False
 
     def saw_dataset(self, name: str) -> None:
         """Note a dataset the script loads, if cnnspec provides it."""
@@ -85,6 +86,9 @@ class TrainRecorder:
                     notes.append(f"train: {key} = {value!r} (line {line}) left out: {exc.message}")
                 continue
             train[key] = value
+        if self.from_logits and "loss" in train:
+            notes.append("train: the script's loss takes logits (from_logits = TRUE) but `cnnspec train` gives "
+                         "the loss probabilities: end the network with activation: softmax")
         opt = train.get("optimizer")
         name = opt.get("name") if isinstance(opt, dict) else opt
         if name in _KERAS2_LR and not (isinstance(opt, dict) and "learning_rate" in opt):
