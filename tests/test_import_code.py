@@ -139,6 +139,8 @@ model %<>% layer_dense(units = 10)
     _, rows2 = _rows("model <- keras_model_sequential(input_shape = c(NA, 100)) %>% layer_conv_1d_transpose(4, 3)\n"
                      "model %<>% layer_dense(2)\n", "t.R")
     assert rows2[0][0] == "Conv1DTranspose" and rows2[-1][0] == "Dense"
+    spec3, _ = _rows("model <- keras_model_sequential() %>% layer_dense(4, input_shape = c(NULL, 10))\n", "n.R")
+    assert spec3.input_shape == (10,)  # c(NULL, 10) is 10 in R
 
 
 PY_IDIOMS = """

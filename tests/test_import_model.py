@@ -154,6 +154,18 @@ def test_keras2_json_layout(tmp_path):
     assert check(spec).total == 8 * 9 + 8 + 13 * 13 * 8 * 10 + 10
 
 
+def test_keras_2_2_sequential_list_layout(tmp_path):
+    """Keras <= 2.2 saved a Sequential's configuration as a bare list of layers."""
+    cfg = {"class_name": "Sequential", "config": [
+        {"class_name": "Dense", "config": {"name": "dense_1", "units": 4, "batch_input_shape": [None, 3],
+                                           "activation": "relu", "use_bias": True}},
+        {"class_name": "Dense", "config": {"name": "dense_2", "units": 2, "activation": "linear"}}]}
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(cfg))
+    spec = load_spec("imported.yaml", text=import_file(path))
+    assert spec.input_shape == (3,) and check(spec).total == 3 * 4 + 4 + 4 * 2 + 2
+
+
 @pytest.mark.parametrize("content,words", [
     (b"PK\x03\x04 not really a zip", "cannot read the model file"),
     (b"[" * 100000 + b"]" * 100000, "nested too deeply"),

@@ -179,7 +179,8 @@ class _Reader:
         if kind not in ("Sequential", "Functional", "Model"):
             raise self.err(f"a {kind} model (subclassed or custom) has no layer graph in its configuration: "
                            "save a Sequential or functional model")
-        layers = cfg.get("layers") if isinstance(cfg, dict) else None
+        layers = cfg.get("layers") if isinstance(cfg, dict) else cfg  # Keras <= 2.2: a Sequential's list
+        cfg = cfg if isinstance(cfg, dict) else {}
         if not isinstance(layers, list):
             raise self.err("the model configuration has no layer list")
         m = ImportedModel(name=cfg.get("name"), functional=(kind != "Sequential"))

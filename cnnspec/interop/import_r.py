@@ -85,7 +85,7 @@ class RImporter(RCalls, RowBuilder):
     def eval(self, node, env: Env) -> Any:
         """The static value of an expression tree (Opaque when it cannot be known)."""
         kind = node[0]
-        if kind in ("num", "str", "const"):
+        if kind in ("num", "str", "const", "null"):
             return node[1]
         handler = getattr(self, f"_eval_{kind}", None)
         if handler is None:
@@ -212,7 +212,10 @@ class RImporter(RCalls, RowBuilder):
         return Opaque(f"'{_r_text(node)}'")
 
     def _eval_call(self, node, env: Env) -> Any:
-        return self.call(node[1], self.eval_args(node[2], env), node[3], env)
+        args = node[2]
+        if node[1][0] == "id" and node[1][1] == "c":
+            args = [a for a in args if a[1][0] != "null"]  # c(NULL, 10) is 10; c(NA, 10) keeps NA
+        return self.call(node[1], self.eval_args(args, env), node[3], env)
 
     def _eval_opaque(self, node, env: Env) -> Any:
         self.eval(node[2], env)

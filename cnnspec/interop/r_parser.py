@@ -239,6 +239,8 @@ class RParser:
             if t2.kind != "id":
                 raise self.err("R syntax error: expected a name after '::'", t2)
             name = t2.value.strip("`")  # keras::layer_dense -> layer_dense
+        if name == "NULL":
+            return ("null", None, t.line)  # dropped by c(): c(NULL, 10) is 10
         if name in _CONSTS and not t.value.startswith("`"):
             return ("const", _CONSTS[name], t.line)
         return ("id", name, t.line)

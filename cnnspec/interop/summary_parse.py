@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from cnnspec.errors import SpecError
 
 _BOX_V = "│┃|║"
+MAX_ROWS = 2_000  # layers in one summary: far above real networks, bounds the inference work
 _RULE = re.compile(r"^[\s_=━─═┏┓┗┛┡┩┢┪┣┫┳┻╇╈╋┼├┤┬┴┌┐└┘╞╡╪+\-:|]*$")
 _TOTALS = re.compile(r"(?i)^\s*(total|trainable|non-trainable)\s+params\s*:\s*([\d,. ]+\d|\d)")
 
@@ -85,6 +86,8 @@ def read_summary(text: str, file: str) -> Printed:
     reader = {"box": _rows_box, "md": _rows_box, "csv": _rows_csv, "plain": _rows_plain}[kind]
     out.rows = reader(lines, hline, cols, file)
     out.graph = "connected" in cols
+    if len(out.rows) > MAX_ROWS:
+        raise SpecError(f"the summary has {len(out.rows)} rows; cnnspec imports at most {MAX_ROWS}", file=file)
     if not out.rows:
         raise SpecError("the summary table has no layer rows", file=file, line=hline + 1)
     return out
