@@ -41,7 +41,7 @@ class RunState:
             ok = (isinstance(v, bool) if isinstance(default, bool) else
                   v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)))
             if not ok or (k == "epoch" and (not isinstance(v, int) or v < 0)):
-                raise ValueError(f"state.json: {k} = {v!r} is not valid")
+                raise ValueError(f"{k} = {v!r} is not valid")
         return cls(**kw)
 
 

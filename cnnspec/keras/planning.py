@@ -49,21 +49,31 @@ class Plan:
 
 
 def plan(req: Request) -> Plan:
-    """Spec, config, data and run directory, all validated; nothing written, no TensorFlow."""
+    """Spec, config, data and run directory, all validated; nothing written, no TensorFlow.
+
+    An existing run directory (a resume, or a run --force replaces) is locked here already, so
+    that a second process is refused at once; the caller releases ``plan.run.lock``."""
     from cnnspec.keras.pipeline import prepare_data
 
-    p = plan_resume(req) if req.resume else plan_new(req)
-    p.data = prepare_data(p.spec, p.cfg)
-    if req.resume:
-        was = (p.prev.get("data") or {}).get("fingerprint")
-        if was and was != p.data.ds.fingerprint():
-            raise CnnspecError(f"the data changed since this run started (fingerprint {was}, now "
-                               f"{p.data.ds.fingerprint()}): resume with the same data or start a new run",
-                               file=str(p.run))
+    run = RunDir(req.out)
+    if (req.resume or req.force) and run.looks_like_run():
+        run.lock.acquire()  # an existing run: a second process is refused at once, before any work
+    try:
+        p = plan_resume(req, run) if req.resume else plan_new(req, run)
+        p.data = prepare_data(p.spec, p.cfg)
+        if req.resume:
+            was = (p.prev.get("data") or {}).get("fingerprint")
+            if was and was != p.data.ds.fingerprint():
+                raise CnnspecError(f"the data changed since this run started (fingerprint {was}, now "
+                                   f"{p.data.ds.fingerprint()}): resume with the same data or start a new run",
+                                   file=str(p.run))
+    except BaseException:
+        run.lock.release()
+        raise
     return p
 
 
-def plan_new(req: Request) -> Plan:
+def plan_new(req: Request, run: RunDir) -> Plan:
     """A new run: its spec and flags, and a run directory it may use (see RunDir.check_new)."""
     from cnnspec.keras.distribute import is_chief, worker_count
     from cnnspec.spec.loader import load_spec
@@ -77,7 +87,6 @@ def plan_new(req: Request) -> Plan:
                            "model.fit does not run under MultiWorkerMirroredStrategy across workers "
                            "(keras-team/keras#20585, tensorflow/tensorflow#72388); use --distribute "
                            "mirrored on one machine")
-    run = RunDir(req.out)
     replacing = None
     if req.distribute != "multiworker" or is_chief()[0]:  # other workers write to a temp dir
         replacing = run.check_new(req.force)
@@ -126,10 +135,9 @@ def _resume_config(req: Request, run: RunDir, conf: dict) -> TrainConfig:
     return cfg
 
 
-def plan_resume(req: Request) -> Plan:
+def plan_resume(req: Request, run: RunDir) -> Plan:
     """A resume: the run's records, spec, config and resume point, all checked before anything
     is written (a finished run is refused unless --epochs asks for more)."""
-    run = RunDir(req.out)
     run.check_resumable()
     conf, prev = run.read_config(), run.read_run()
     spec = _saved_spec(req, run, conf, prev)

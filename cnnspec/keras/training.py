@@ -297,8 +297,11 @@ def run_training(req: Request, *, progress_factory=None, log: Callable[[str], No
     run (the CLI); the Python API leaves the host's handlers alone (Ctrl-C still interrupts).
     ``log`` receives notes for the user (what --force replaces)."""
     p = plan(req)
-    with StopSignals(enabled=handle_signals) as stop:
-        return _Run(p, stop, progress_factory, log).execute()
+    try:
+        with StopSignals(enabled=handle_signals) as stop:
+            return _Run(p, stop, progress_factory, log).execute()
+    finally:
+        p.run.lock.release()
 
 
 def default_out(spec_path: str) -> str:
