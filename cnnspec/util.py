@@ -1,7 +1,9 @@
-"""Small helpers shared across subpackages (pure Python): did-you-mean suggestions and FILE#VARIANT paths."""
+"""Small helpers shared across subpackages (pure Python): did-you-mean suggestions, FILE#VARIANT
+paths and printable user text."""
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Iterable
 
@@ -36,3 +38,13 @@ def split_variant(path: str | Path) -> tuple[Path, str | None]:
         f, v = text.rsplit("#", 1)
         return Path(f), v
     return Path(text), None
+
+
+# C0 controls except tab and newline, DEL and C1 controls (ESC starts terminal escape sequences)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: object) -> str:
+    """``str(text)`` with control bytes shown as ``\\xNN`` (tab and newline kept): user text
+    (file, layer, class names) reaches a terminal without its escape sequences."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))

@@ -6,6 +6,8 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from cnnspec.util import printable
+
 from cnnspec.check.infer import Report
 from cnnspec.layers.shapes import format_shape
 
@@ -44,7 +46,9 @@ def rich_table(report: Report, with_expect: bool = True) -> Table:
     spec = report.spec
     has_expect = with_expect and any(r.row.expect for r in report.rows)
     graph = _is_graph(report)
-    title = f"Model: \"{spec.label}\"" + (f"  [dim]{spec.source}[/]" if spec.source else "")
+    # a Text: the label and source are user text, never markup
+    title = Text.assemble(f"Model: \"{printable(spec.label)}\"",
+                          (f"  {printable(spec.source)}" if spec.source else "", "dim"))
     t = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left", show_lines=False)
     t.add_column("Layer (type)", no_wrap=True)
     t.add_column("Output Shape", no_wrap=True)

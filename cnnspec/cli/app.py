@@ -7,11 +7,12 @@ string printed has its control bytes (terminal escapes) shown as ``\\xNN`` (:fun
 """
 from __future__ import annotations
 
-import re
 import sys
 
 import typer
 from rich.console import Console
+
+from cnnspec.util import printable
 
 app = typer.Typer(
     name="cnnspec",
@@ -22,13 +23,10 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-# C0 controls except tab and newline, DEL and C1 controls (ESC starts terminal escape sequences)
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
 
 def safe(text: object) -> str:
     """``str(text)`` with control bytes shown as ``\\xNN`` (tab and newline kept)."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+    return printable(text)
 
 
 def safe_markup(text: object) -> str:

@@ -8,7 +8,9 @@ from typing import List, Optional
 import typer
 
 from cnnspec.errors import CnnspecError
-from cnnspec.cli.app import app, console, emit_json, err_console
+from rich.text import Text
+
+from cnnspec.cli.app import app, console, emit_json, err_console, safe, safe_markup
 
 
 def _reports(path: str):
@@ -38,9 +40,7 @@ def check_cmd(
         except CnnspecError as exc:
             errors.append({"file": exc.file or path, "line": exc.line, "field": exc.field, "error": str(exc)})
             if not json_out:
-                from rich.markup import escape
-
-                err_console.print(f"[bold red]error:[/] {escape(' '.join(str(exc).split()))}", markup=True)
+                err_console.print(f"[bold red]error:[/] {safe_markup(' '.join(str(exc).split()))}", markup=True)
             code = 2
             continue
         for rep in reps:
@@ -53,10 +53,10 @@ def check_cmd(
                 console.print(rich_table(rep))
             for m in rep.mismatches:
                 console.print(_red(m.message(rep.spec.file)))
-            verdict = ("[green]OK[/]: every printed value agrees" if rep.ok else
-                       f"[bold red]{len(rep.mismatches)} mismatch(es)[/]")
+            verdict = (Text.assemble(("OK", "green"), ": every printed value agrees") if rep.ok else
+                       Text(f"{len(rep.mismatches)} mismatch(es)", style="bold red"))
             if any(r.row.expect for r in rep.rows) or rep.spec.expect:
-                console.print(f"{rep.spec.label}: {verdict}", markup=True)
+                console.print(Text.assemble(f"{safe(rep.spec.label)}: ", verdict))
             else:
                 console.print(f"{rep.spec.label}: valid (no printed values to compare)")
     if json_out:
@@ -72,7 +72,7 @@ def check_cmd(
 def _red(msg: str):
     from rich.text import Text
 
-    return Text(msg, style="red")  # a Text, so brackets in messages are never read as markup
+    return Text(safe(msg), style="red")  # a Text, so brackets in messages are never read as markup
 
 
 class Fmt(str, Enum):

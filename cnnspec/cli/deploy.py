@@ -108,8 +108,10 @@ def _export_report(rep: dict, as_json: bool) -> None:
     console.print(t)
 
 
-def _ok(flag: bool) -> str:
-    return "[green]yes[/]" if flag else "[red]NO[/]"
+def _ok(flag: bool):
+    from rich.text import Text
+
+    return Text("yes", style="green") if flag else Text("NO", style="red")
 
 
 def _predict_keras(model_path: Path, images: List[Path], max_pixels: int):

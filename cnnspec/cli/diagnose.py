@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from cnnspec.cli.app import app, console, emit_json
+from cnnspec.cli.app import app, console, emit_json, safe
 
 _STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red"}
 
@@ -36,7 +36,8 @@ def doctor_cmd(
         for col in ("status", "check", "measured", "advice"):
             t.add_column(col, overflow="fold")
         for c in checks:
-            t.add_row(Text(c.status.upper(), style=_STYLE[c.status]), Text(c.name), Text(c.value), Text(c.advice))
+            t.add_row(Text(c.status.upper(), style=_STYLE[c.status]), Text(safe(c.name)), Text(safe(c.value)),
+                      Text(safe(c.advice)))
         console.print(t)
         counts = {s: sum(c.status == s for c in checks) for s in _STYLE}
         console.print(f"{counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail", markup=False)

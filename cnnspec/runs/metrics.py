@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnspec.util import printable
+
 
 def classification_metrics(y_true, probs, class_names: list[str]) -> dict:
     """Loss (cross-entropy), accuracy, confusion matrix and per-class precision/recall/F1."""
@@ -46,6 +48,7 @@ def _plt():
 
 
 def plot_learning_curves(history: list[dict], path: str | Path, title: str = "") -> None:
+    """Loss and accuracy per epoch (train and validation) as a PNG, written atomically."""
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     ep = [r["epoch"] for r in history]
@@ -60,12 +63,13 @@ def plot_learning_curves(history: list[dict], path: str | Path, title: str = "")
         ax.grid(alpha=0.3)
         ax.legend()
     if title:
-        fig.suptitle(title)
+        fig.suptitle(printable(title))
     fig.tight_layout()
     _save(fig, path)
 
 
 def plot_confusion(cm, class_names: list[str], path: str | Path, title: str = "") -> None:
+    """The confusion matrix as a PNG (counts in the cells up to 20 classes), written atomically."""
     plt = _plt()
     cm = np.asarray(cm)
     k = cm.shape[0]
@@ -73,8 +77,9 @@ def plot_confusion(cm, class_names: list[str], path: str | Path, title: str = ""
     fig, ax = plt.subplots(figsize=(size, size))
     ax.imshow(cm, cmap="Blues")
     if k <= 20:
-        ax.set_xticks(range(k), class_names, rotation=45, ha="right")
-        ax.set_yticks(range(k), class_names)
+        names = [printable(c) for c in class_names]  # user text: no control bytes into the font
+        ax.set_xticks(range(k), names, rotation=45, ha="right")
+        ax.set_yticks(range(k), names)
         thresh = cm.max() / 2 if cm.size else 0
         for i in range(k):
             for j in range(k):
@@ -82,7 +87,7 @@ def plot_confusion(cm, class_names: list[str], path: str | Path, title: str = ""
                         color="white" if cm[i, j] > thresh else "black")
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(title or "confusion matrix")
+    ax.set_title(printable(title) if title else "confusion matrix")
     fig.tight_layout()
     _save(fig, path)
 
