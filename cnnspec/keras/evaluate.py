@@ -114,14 +114,16 @@ def evaluate_to_file(target: str, data_name: str | None, data_path: str | None, 
 
     The output may not resolve to an input (the model, its sidecar, a run's own records, the
     dataset file) nor be a directory; a run directory written into is locked meanwhile."""
-    model_path, folder, protected = _target(target)
-    if output is not None:
-        check_output(output, protected, what="metrics output")
-    out_dir = Path(output).parent if output is not None else folder
-    lock = rd.RunDir(out_dir).lock if rd.RunDir(out_dir).looks_like_run() else None
-    if lock is not None:
+    t = Path(target)
+    out_dir = Path(output).parent if output is not None else (t if t.is_dir() else t.parent)
+    run = rd.RunDir(out_dir)
+    lock = run.lock if run.looks_like_run() else None
+    if lock is not None:  # first: a run in use is refused at once, whatever else is wrong
         lock.acquire()
     try:
+        model_path, folder, protected = _target(target)
+        if output is not None:
+            check_output(output, protected, what="metrics output")
         arrays: dict = {}
         m, _ = evaluate(target, data_name, data_path, limit, arrays)
         path = Path(output) if output is not None else folder / f"eval_{re.sub(r'[^A-Za-z0-9_.-]+', '_', m['dataset'])}.json"
