@@ -110,3 +110,32 @@ def test_ensemble_errors(run_cli, members, tmp_path):
     code, _, err = run_cli("ensemble", members[0], tmp_path / "nothing", "--out", tmp_path / "e")
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "e").exists()
+
+
+def test_members_with_other_scaling_and_dropout(run_cli, members, tmp_path):
+    """A member fed [-1, 1] inputs (train.scale 2/255, offset -1) with Dropout layers joins one fed
+    [0, 1]: the ensemble converts the scaling inside, and export drops the Dropouts."""
+    from cnnspec.data import load_dataset
+    from cnnspec.deploy.runtime import OnnxModel
+    from cnnspec.keras.export import load_keras
+    from cnnspec.keras.training import train
+
+    spec = tmp_path / "drop.yaml"
+    spec.write_text(MLP.replace("  - {type: Dense, units: 10", "  - {type: Dropout, rate: 0.3}\n  - {type: Dense, units: 10")
+                    + "  scale: 0.00784313725490196\n  offset: -1.0\n")
+    other = tmp_path / "other"
+    train(str(spec), data="sample", out=str(other), epochs=2, limit=LIMIT, seed=7)
+    out = tmp_path / "mix"
+    code, stdout, err = run_cli("ensemble", members[0], other, "--out", out, "--data", "sample", "--limit", "200",
+                                "--json")
+    assert code == 0, err
+    res = json.loads(stdout)
+    assert res["parity"]["ok"] and res["metadata"]["offset"] == 0.0
+    x = load_dataset("sample", limit=200).x_test.astype("float32")
+    want = []
+    for m in (members[0], other):
+        model, meta, _ = load_keras(m)
+        want.append(np.asarray(model.predict(x * meta["scale"] + meta["offset"], verbose=0)))
+    assert load_keras(other)[1]["offset"] == -1.0
+    got = OnnxModel(out / "model.onnx", device="cpu").predict(x)
+    np.testing.assert_allclose(got, np.mean(want, axis=0), atol=1e-4)

@@ -61,8 +61,10 @@ def input_scaling(x_raw: np.ndarray, scale: float, offset: float, where: str) ->
     return Check("input_scaling", "pass", value, advice, detail)
 
 
-def label_range(y_train: np.ndarray, y_test: np.ndarray, units: int, loss: str) -> Check:
-    """Labels must be class indices 0..units-1 for a (sparse) categorical cross-entropy head."""
+def label_range(y_train: np.ndarray, y_test: np.ndarray, units: int, loss: str,
+                num_classes: int | None = None) -> Check:
+    """Labels must be class indices 0..units-1 for a (sparse) categorical cross-entropy head; the
+    dataset's ``num_classes`` (its class names) should equal the units."""
     ys = np.concatenate([np.asarray(y_train).reshape(-1), np.asarray(y_test).reshape(-1)])
     lo, hi = (int(ys.min()), int(ys.max())) if ys.size else (0, -1)
     present = int(np.unique(ys).size)
@@ -76,10 +78,11 @@ def label_range(y_train: np.ndarray, y_test: np.ndarray, units: int, loss: str) 
         return Check("label_range", "fail", value,
                      f"labels must be 0..{units - 1}: set the last layer's units to the number of classes", detail)
     fmt_word = "integer class ids" + (", one-hot encoded by cnnspec" if loss == "categorical_crossentropy" else "")
-    if hi + 1 < units:
+    k = num_classes if num_classes else hi + 1
+    if k < units:
         return Check("label_range", "warn", value,
-                     f"{units - hi - 1} output unit(s) never get a label: the initial loss is ln({units}), not "
-                     f"ln({hi + 1}); use {hi + 1} units", detail)
+                     f"the dataset has {k} classes, so {units - k} output unit(s) never get a label: the initial "
+                     f"loss is ln({units}), not ln({k}); use {k} units", detail)
     return Check("label_range", "pass", value, f"{fmt_word} match the softmax head", detail)
 
 

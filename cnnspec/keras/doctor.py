@@ -22,6 +22,7 @@ DEAD_WARN, DEAD_FAIL = 0.5, 0.95  # fraction of a ReLU layer's units never activ
 SATURATED_WARN = 0.2              # fraction of sigmoid/tanh outputs within 2% of their limits
 CONFIDENT_WARN = 0.9              # mean top softmax probability at initialisation
 OVERFIT_IMAGES, OVERFIT_STEPS, OVERFIT_TARGET = 20, 300, 0.95
+OVERFIT_SECONDS = 45.0            # wall-time budget of the overfitting check (big models on a slow CPU)
 RATIO_STEPS = 10
 BATCH = 256
 
@@ -85,7 +86,7 @@ def prepare(spec_path: str, data: str | None, data_path: str | None, limit: int 
     where = f"train.scale {fmt(setup.scale)}, offset {fmt(cfg.offset)}" + (
         f", then {', '.join(rnames)}" if rnames else "")
     checks = [dc.input_scaling(ds.x_train[: 4 * BATCH], setup.scale * rs, cfg.offset * rs + ro, where),
-              dc.label_range(ds.y_train, ds.y_test, setup.units, cfg.loss),
+              dc.label_range(ds.y_train, ds.y_test, setup.units, cfg.loss, ds.num_classes),
               dc.class_balance(ds.y_train, setup.units),
               dc.duplicates(ds.x_train, ds.x_test)]
     return setup, checks
