@@ -1,112 +1,150 @@
-"""ONNX runtime vs Keras on the project's table6 model (2-core CPU).
+"""Every engine x precision x batch (1, 256) against Keras, with accuracy, on this machine's CPU.
 
 Reproduce (from the repository root):
 
-    python benchmarks/bench_onnx.py            # add --json for machine-readable output
+    python benchmarks/bench_onnx.py                       # table6 and seed 002's VGG network
+    python benchmarks/bench_onnx.py --json > bench.json   # every round as JSON
 
-Builds the table6 CNN with plain Keras (Conv2D 32 3x3 relu on 28x28x1 -> Conv2D 64 3x3 relu
--> MaxPooling2D 2 -> Dropout .25 -> Flatten -> Dense 128 relu -> Dropout .5 -> Dense 10
-softmax), fits it for one quick epoch on 2,048 random images (the weights do not change the
-cost of inference), saves it with a sidecar, exports it with cnnspec's exporter (parity
-checked), then times batch-1 latency (p50/p95 over --runs calls) and batch-256 throughput
-(batch / median call time) for onnxruntime (CPU, graph optimisation ALL, intra-op threads =
-cores) and for Keras's compiled call (tf.function(model(x, training=False)), not
-model.predict) in the same process, alternating the engines for --rounds rounds and keeping
-each engine's best round (all rounds are in --json).
-Goals: ORT latency <= 0.3x Keras's, ORT throughput >= 1.5x Keras's.
+For each model (``specs/table6.yaml`` and ``specs/seed002_vgg.yaml#bn_fashion``):
+
+1. a run directory under ``--runs-dir`` (default ``runs/bench``); missing ones are trained briefly
+   with ``cnnspec train SPEC --data fashion_mnist --limit 10000 --epochs 3`` (the machine is shared:
+   a few epochs on 8,000 training images, enough for real weights and a meaningful accuracy);
+2. ``cnnspec export`` to fp32 ONNX (parity on the Fashion-MNIST test split) and to INT8
+   (``--quantize int8 --calibrate fashion_mnist``, 256 calibration images, gated); for the VGG
+   network also both without the export-time graph rewrites (``--no-rewrite``) to show what they buy;
+3. one run of :func:`cnnspec.deploy.bench.compare_variants`: Keras (``tf.function`` call) and every
+   installed engine x precision take turns for ``--rounds`` rounds; batch-1 latency p50/p95 over
+   ``--runs`` calls and batch-256 throughput (256 / median call time); each variant's best round;
+4. every variant predicts the whole Fashion-MNIST test split: accuracy and top-1 agreement with
+   onnxruntime fp32.
+
+Writes ``docs/figures/bench_<model>.png`` (ratios vs Keras) and prints a markdown table.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
+MODELS = {"table6": "specs/table6.yaml", "seed002_vgg": "specs/seed002_vgg.yaml#bn_fashion"}
+DATA = "fashion_mnist"
 
-def table6():
-    import keras
-    from keras import layers
 
-    return keras.Sequential([
-        keras.Input((28, 28, 1)),
-        layers.Conv2D(32, 3, activation="relu"),
-        layers.Conv2D(64, 3, activation="relu"),
-        layers.MaxPooling2D(2),
-        layers.Dropout(0.25),
-        layers.Flatten(),
-        layers.Dense(128, activation="relu"),
-        layers.Dropout(0.5),
-        layers.Dense(10, activation="softmax"),
-    ], name="table6")
+def ensure_run(name: str, spec: str, runs_dir: Path, epochs: int, limit: int) -> Path:
+    """The run directory, trained briefly first if it does not exist yet."""
+    run = runs_dir / name
+    if not (run / "model.keras").is_file():
+        cmd = [sys.executable, "-m", "cnnspec", "train", spec, "--data", DATA, "--limit", str(limit),
+               "--epochs", str(epochs), "--out", str(run), "-q"]
+        print("+", " ".join(cmd), file=sys.stderr)
+        subprocess.run(cmd, check=True, cwd=str(ROOT), env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    return run
+
+
+def exports(name: str, run: Path, out_dir: Path, with_plain: bool) -> dict:
+    """fp32 / int8 (and without rewrites) exports; returns {tag: (path, report)}."""
+    from cnnspec.keras.export import export_model
+
+    jobs = {"fp32": dict(data=DATA), "int8": dict(quantize="int8", calibrate=DATA)}
+    if with_plain:
+        jobs.update({"fp32 no-rewrite": dict(data=DATA, rewrite=False),
+                     "int8 no-rewrite": dict(quantize="int8", calibrate=DATA, rewrite=False)})
+    out = {}
+    for tag, opts in jobs.items():
+        path = out_dir / f"{name}.{tag.replace(' ', '-')}.onnx"
+        out[tag] = (path, export_model(run, path, **opts))
+    return out
+
+
+def bench_model(name: str, run: Path, files: dict, args) -> dict:
+    """One compare_variants run: Keras + every engine x precision (+ no-rewrite ORT variants)."""
+    from cnnspec.deploy import bench as B
+    from cnnspec.deploy.quantize import load_split
+    from cnnspec.deploy.runtime import OnnxModel
+    from cnnspec.keras.bench import keras_label, keras_runner
+    from cnnspec.keras.export import load_keras
+
+    models = B.engine_variants(files["fp32"][0], files["int8"][0], on_notice=None)
+    for tag in ("fp32 no-rewrite", "int8 no-rewrite"):
+        if tag in files:
+            models[f"onnxruntime {tag}"] = OnnxModel(files[tag][0], device="cpu", engine="onnxruntime",
+                                                     on_notice=None)
+    km, meta, _ = load_keras(run)
+    base = keras_label()
+    runs = {base: keras_runner(km), **{label: m.run_scaled for label, m in models.items()}}
+    ref = models["onnxruntime fp32"]
+    x1, xb = B.inputs(ref.input_shape, ref.scale, ref.offset, args.batch)
+    time.sleep(2.0)  # let TensorFlow's threads (training, export) go idle
+    res = B.compare_variants(runs, x1, xb, rounds=args.rounds, baseline=base, latency_runs=args.runs,
+                             throughput_runs=args.throughput_runs)
+    x, y = load_split(DATA, "test", ref.input_shape)
+    xs = (x.astype(np.float32) * ref.scale + ref.offset).astype(np.float32)
+    ordered = {label: runs[label] for label in models}
+    ordered[base] = runs[base]
+    res["accuracy"] = B.accuracy(ordered, xs, y)
+    res["exports"] = {tag: {"file": str(p), "size_bytes": p.stat().st_size, "rewrites": rep.get("rewrites"),
+                            "parity": rep["parity"], "quantization": rep.get("quantization")}
+                      for tag, (p, rep) in files.items()}
+    return res
+
+
+def markdown(name: str, res: dict) -> str:
+    """The results.md table for one model."""
+    lines = [f"| {name}: variant | batch-1 p50 | p95 | batch-256 images/s | latency vs Keras | "
+             "throughput vs Keras | test accuracy | top-1 agreement |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for label, r in res["variants"].items():
+        a = res["accuracy"].get(label, {})
+        lines.append(f"| {label} | {r['latency_ms_p50']:.3f} ms | {r['latency_ms_p95']:.3f} ms | "
+                     f"{r['throughput_ips']:,.0f} | {r['latency_p50_ratio']:.2f}x | {r['throughput_ratio']:.2f}x | "
+                     f"{a.get('accuracy', float('nan')) * 100:.2f}% | {a.get('agreement', float('nan')) * 100:.2f}% |")
+    return "\n".join(lines)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=300, help="batch-1 calls timed")
+    ap.add_argument("--models", default=",".join(MODELS), help="comma-separated: " + ", ".join(MODELS))
+    ap.add_argument("--runs-dir", type=Path, default=ROOT / "runs" / "bench")
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--limit", type=int, default=10000)
+    ap.add_argument("--runs", type=int, default=200, help="batch-1 calls timed per round")
+    ap.add_argument("--throughput-runs", type=int, default=10, help="batch calls timed per round")
     ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--rounds", type=int, default=5, help="alternating rounds; best round per engine")
-    ap.add_argument("--threads", type=int, default=None, help="ORT intra-op threads (default: all cores)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--figures", type=Path, default=ROOT / "docs" / "figures")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
     from cnnspec.keras.export import _quiet_tf
 
     _quiet_tf()
-    import keras
+    from cnnspec.deploy import bench as B
+    from cnnspec.deploy.engines import cores, cpu_family, cpu_name
 
-    from cnnspec.keras.bench import compare
-    from cnnspec.keras.export import export_model
-    from cnnspec.deploy.runtime import OnnxModel
-
-    keras.utils.set_random_seed(0)
-    model = table6()
-    model.compile("adam", "sparse_categorical_crossentropy")
-    rng = np.random.default_rng(0)
-    model.fit(rng.integers(0, 256, (2048, 28, 28, 1)).astype("float32") / 255.0,
-              rng.integers(0, 10, 2048), epochs=1, batch_size=128, verbose=0)
-    meta = {"class_names": [str(i) for i in range(10)], "input_shape": [28, 28, 1],
-            "scale": 1 / 255, "offset": 0.0, "spec_name": "table6", "spec_fingerprint": None,
-            "cnnspec_version": "0.1.0"}
-    with tempfile.TemporaryDirectory() as tmp:
-        run = Path(tmp) / "run"
-        run.mkdir()
-        model.save(run / "model.keras")
-        (run / "model.cnnspec.json").write_text(json.dumps(meta))
-        onnx_path = Path(tmp) / "table6.onnx"
-        rep = export_model(run, onnx_path)
-        if not rep["parity"]["ok"]:
-            print("parity failed:", rep["parity"], file=sys.stderr)
-            return 1
-        ort_model = OnnxModel(onnx_path, device="cpu", threads=args.threads)
-        # Let TensorFlow's worker threads (fit, export, parity) go idle before timing anything;
-        # compare() alternates the engines for --rounds rounds and keeps each one's best round.
-        time.sleep(2.0)
-        cmp = compare(ort_model, model, meta, rounds=args.rounds, batch=args.batch,
-                      latency_runs=args.runs)
-    ort_res, keras_res, rat = cmp["onnxruntime"], cmp["keras"], cmp["ratios"]
-    out = {"model": "table6", "cpu_count": os.cpu_count(), "onnxruntime": ort_res, "keras": keras_res,
-           "ratios": rat, "parity": rep["parity"], "all_rounds": cmp["all_rounds"],
-           "goals_met": {"latency_p50_ratio<=0.3": rat["latency_p50_ratio"] <= 0.3,
-                         "throughput_ratio>=1.5": rat["throughput_ratio"] >= 1.5}}
+    args.runs_dir.mkdir(parents=True, exist_ok=True)
+    args.figures.mkdir(parents=True, exist_ok=True)
+    out = {"cpu": cpu_name(), "cpu_family": cpu_family(), "cores": cores(), "models": {}}
+    for name in args.models.split(","):
+        run = ensure_run(name, MODELS[name], args.runs_dir, args.epochs, args.limit)
+        files = exports(name, run, args.runs_dir, with_plain=name != "table6")
+        res = bench_model(name, run, files, args)
+        B.write_png(args.figures / f"bench_{name}.png", res,
+                    f"{name} on {out['cpu']} ({out['cpu_family']}, {out['cores']} cores): vs Keras")
+        out["models"][name] = res
+        print(markdown(name, res) + "\n", file=sys.stderr if args.json else sys.stdout, flush=True)
     if args.json:
-        print(json.dumps(out, indent=2))
-    else:
-        print(f"table6 on {os.cpu_count()} CPU cores; parity max abs diff {rep['parity']['max_abs_diff']:.1e}")
-        print(f"{'engine':32s} {'p50 ms':>8s} {'p95 ms':>8s} {'images/s':>10s}")
-        for r in (ort_res, keras_res):
-            print(f"{r['engine']:32s} {r['latency_ms_p50']:8.3f} {r['latency_ms_p95']:8.3f} {r['throughput_ips']:10.0f}")
-        print(f"{'ORT / Keras':32s} {rat['latency_p50_ratio']:7.2f}x {rat['latency_p95_ratio']:7.2f}x "
-              f"{rat['throughput_ratio']:9.2f}x")
-        print("goals:", out["goals_met"])
-    return 0 if all(out["goals_met"].values()) else 1
+        print(json.dumps(out, indent=2, default=str))
+    return 0
 
 
 if __name__ == "__main__":

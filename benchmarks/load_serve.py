@@ -41,20 +41,21 @@ def export_table6(out_dir: Path) -> Path:
     """table6 with random weights -> out_dir/table6.onnx (TensorFlow needed only here)."""
     code = f"""
 import json, sys
-sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / 'benchmarks')!r})
+sys.path.insert(0, {str(ROOT)!r})
 from cnnspec.keras.export import _quiet_tf, export_model
 _quiet_tf()
 import keras
-from bench_onnx import table6
+from keras import layers
 keras.utils.set_random_seed(0)
-m = table6()
+m = keras.Sequential([keras.Input((28, 28, 1)), layers.Conv2D(32, 3, activation="relu"),
+                      layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2), layers.Flatten(),
+                      layers.Dense(128, activation="relu"), layers.Dense(10, activation="softmax")])
 run = __import__('pathlib').Path({str(out_dir)!r}) / 'run'; run.mkdir()
 m.save(run / 'model.keras')
 (run / 'model.cnnspec.json').write_text(json.dumps({{"class_names": [str(i) for i in range(10)],
     "input_shape": [28, 28, 1], "scale": 1 / 255, "offset": 0.0, "spec_name": "table6",
     "spec_fingerprint": None, "cnnspec_version": "0.1.0"}}))
-rep = export_model(run, {str(out_dir / 'table6.onnx')!r})
-assert rep["parity"]["ok"], rep["parity"]
+export_model(run, {str(out_dir / 'table6.onnx')!r})
 """
     subprocess.run([sys.executable, "-c", code], check=True)
     return out_dir / "table6.onnx"

@@ -63,7 +63,10 @@ class OpenVinoEngine:
             msg = " ".join(str(exc).split())[:160]
             raise ModelFileError(f"OpenVINO cannot read this ONNX model ({type(exc).__name__}: {msg})",
                                  file=self.path) from exc
-        self._config = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1"}
+        # No CPU pinning: OpenVINO pins its threads to cores by default, and on a machine shared with
+        # other processes a pinned thread waits for its busy core (batch-1 latency 2.2 -> 0.35 ms on
+        # the VGG network under load, see docs/results.md).
+        self._config = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1", "ENABLE_CPU_PINNING": False}
         if threads is not None:
             if int(threads) < 1:
                 raise CnnspecError(f"threads must be >= 1, got {threads}")

@@ -239,28 +239,31 @@ def create_app(model: OnnxModel, max_body: Optional[int] = None, *, limits: Opti
         if not (is_json or is_image or ctype == "multipart/form-data"):
             raise _HTTPError(415, f"unsupported content type {ctype or '(none)'!r}: use multipart/form-data, "
                                   "image/png, image/jpeg or application/json")
-        async with work.semaphore():
-            work.decoding += 1
-            try:
-                body = await read_body(request, limits.max_body)
-                if not body:
-                    raise _HTTPError(400, "empty request body: send an image (multipart or image/*) or "
-                                          "JSON {\"inputs\": [...]}")
-                names = None
-                if is_json:
-                    raw = await work.decode(parse_json_inputs, model, body)
-                elif is_image:
-                    raw = await work.decode(work.load_images, [body])
-                else:
-                    raw, names = await _multipart(request, work)
-            except InputError as exc:
-                raise _HTTPError(_input_status(exc), exc.message) from exc
-            finally:
-                work.decoding -= 1
+        raw, names = await _read_inputs(request, work, is_json, is_image)
         probs = await work.infer(raw)
         return _answer(model, probs, top, names)
 
     return app
+
+
+async def _read_inputs(request, work: _Work, is_json: bool, is_image: bool):
+    """Body -> validated raw inputs (and file names for multipart), within the concurrency gate."""
+    async with work.semaphore():
+        work.decoding += 1
+        try:
+            body = await read_body(request, work.limits.max_body)
+            if not body:
+                raise _HTTPError(400, "empty request body: send an image (multipart or image/*) or "
+                                      "JSON {\"inputs\": [...]}")
+            if is_json:
+                return await work.decode(parse_json_inputs, work.model, body), None
+            if is_image:
+                return await work.decode(work.load_images, [body]), None
+            return await _multipart(request, work)
+        except InputError as exc:
+            raise _HTTPError(_input_status(exc), exc.message) from exc
+        finally:
+            work.decoding -= 1
 
 
 async def _multipart(request, work: _Work):
