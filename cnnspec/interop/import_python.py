@@ -13,7 +13,7 @@ from cnnspec.interop.import_common import (
     Function, ImportedModel, ModuleRef, Opaque, PendingLayer, RowBuilder, Tensor)
 from cnnspec.interop.import_python_calls import PyCalls
 
-MAX_STEPS = 10_000
+MAX_STEPS = 100_000
 _OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Pow: "**",
         ast.Mod: "%"}
 

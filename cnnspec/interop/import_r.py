@@ -14,7 +14,7 @@ from cnnspec.interop.import_r_calls import RCalls
 from cnnspec.interop.r_parser import RParser
 from cnnspec.util import suggest
 
-MAX_CALLS = 10_000  # statements run, with unrolled loops and function calls: stops runaway code
+MAX_CALLS = 100_000  # statements run, with unrolled loops and function calls: stops runaway code
 
 
 @dataclass
@@ -135,12 +135,12 @@ class RImporter(RCalls, RowBuilder):
         cond = self.eval(node[1], env)
         if isinstance(cond, bool):
             branch = node[2] if cond else node[3]
-            return self.eval(branch, env) if branch is not None else None
+            return self.exec(branch, env) if branch is not None else None
         # unknown condition (interactive(), data read at run time): fine when no branch builds layers
         before = self._layer_count()
         for branch in (node[2], node[3]):
             if branch is not None:
-                self.eval(branch, env)
+                self.exec(branch, env)
         if self._layer_count() != before:
             raise self.err("the model depends on a condition cnnspec import cannot decide statically "
                            f"({cond.what if isinstance(cond, Opaque) else repr(cond)}): set it to TRUE or "
@@ -160,7 +160,7 @@ class RImporter(RCalls, RowBuilder):
             before = self._layer_count()
             env.set(var, Opaque("the loop variable of a loop over unknown values"))
             try:
-                self.eval(body, env)  # a loop over data: fine when it builds nothing
+                self.exec(body, env)  # a loop over data: fine when it builds nothing
             except SpecError as exc:
                 raise self.err(msg, line) from exc
             if self._layer_count() != before:
@@ -168,7 +168,7 @@ class RImporter(RCalls, RowBuilder):
             return None
         for item in seq:
             env.set(var, item)
-            self.eval(body, env)
+            self.exec(body, env)
         return None
 
     def _eval_loop(self, node, env: Env) -> Any:
