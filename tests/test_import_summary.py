@@ -4,6 +4,7 @@ for every spec, and one-line errors."""
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -278,3 +279,20 @@ def test_cli_summary_import_and_input(tmp_path):
     assert spec.input_shape == (3, 4) and check(spec).ok
     r = subprocess.run([sys.executable, "-m", "cnnspec", "import", str(src)], capture_output=True, text=True)
     assert r.returncode == 2 and "--input" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_cli_pipe_summary_import_check(tmp_path):
+    """`cnnspec summary X | cnnspec import - | cnnspec check`, through the real entry point."""
+    env = {**__import__("os").environ, "COLUMNS": "200"}
+    summary = subprocess.run([sys.executable, "-m", "cnnspec", "summary", str(ROOT / "specs/table3.yaml")],
+                             capture_output=True, text=True, env=env)
+    assert summary.returncode == 0, summary.stderr
+    out = tmp_path / "back.yaml"
+    r = subprocess.run([sys.executable, "-m", "cnnspec", "import", "-", "-o", str(out)], input=summary.stdout,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, "-m", "cnnspec", "check", str(out), "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    back, orig = json.loads(r.stdout), check(load_spec(ROOT / "specs/table3.yaml"))
+    assert [(x["name"], x["type"], x["output_shape"], x["params"]) for x in back["layers"]] == \
+        [(y.row.name, y.row.type, list(y.output), y.count.total) for y in orig.rows]

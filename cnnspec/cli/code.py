@@ -69,7 +69,8 @@ class Source(str, Enum):
 @app.command("import")
 def import_cmd(
     file: str = typer.Argument(..., help="R or Python model code, a printed summary table (Keras 3, Keras 2, "
-                                         "R, CSV, Markdown) or a saved model (.keras, .h5, config .json)."),
+                                         "R, CSV, Markdown) or a saved model (.keras, .h5, config .json); "
+                                         "- reads code or a summary from standard input."),
     out: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the spec to FILE instead of stdout."),
     name: Optional[str] = typer.Option(None, "--name", help="Spec name (default: the model's or the file's)."),
     source: Optional[Source] = typer.Option(None, "--from",

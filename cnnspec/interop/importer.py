@@ -83,15 +83,35 @@ def import_file(path: str, name: str | None = None, lang: str | None = None,
                 input_shape: tuple | None = None) -> str:
     """The spec YAML for a file: R or Python code, a printed summary, or a saved model."""
     path = str(path)
+    if path == "-":
+        return import_text(_stdin(), "<stdin>", name=name, lang=lang, input_shape=input_shape)
     fmt = lang or detect_format(path, None if Path(path).suffix.lower() in _MODEL_EXT else read_text(path))
     if fmt == "model":
         return _finish(build_model(None, path, fmt), path, name, fmt)
     return import_text(read_text(path), path, name=name, lang=fmt, input_shape=input_shape)
 
 
+def _stdin() -> str:
+    """Text piped in (``cnnspec summary X | cnnspec import -``), bounded like a file."""
+    import sys
+
+    from cnnspec.spec.yamlio import MAX_BYTES
+
+    data = sys.stdin.buffer.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise SpecError(f"more than {MAX_BYTES} bytes on standard input", file="<stdin>")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"standard input is not UTF-8 text (byte {exc.start})", file="<stdin>") from exc
+    if not text.strip():
+        raise SpecError("nothing on standard input", file="<stdin>")
+    return text
+
+
 def _finish(model: ImportedModel, file: str, name: str | None, fmt: str) -> str:
     prune(model)
-    spec_name = name or model.name or safe_name(Path(file).stem)
+    spec_name = name or model.name or (safe_name(Path(file).stem) if file != "<stdin>" else "imported")
     out = to_yaml(model, spec_name, f"{Path(file).name} ({_LABELS[fmt]})")
     report = validate(out, file)
     stored = (model.expect or {}).get("total")
