@@ -45,7 +45,7 @@ def _spec(case: str):
 
 def _model(spec):
     ns: dict = {}
-    exec(compile(generate(spec, "python").replace("model.summary()", ""), "<generated>", "exec"), ns)
+    exec(compile(generate(spec, "python", force=True).replace("model.summary()", ""), "<generated>", "exec"), ns)
     return ns["model"]
 
 

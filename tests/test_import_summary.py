@@ -214,7 +214,7 @@ def _sequential(spec) -> bool:
 
 def _keras_summary(spec) -> str:
     ns: dict = {}
-    exec(compile(generate(spec, "python").replace("model.summary()", ""), "<generated>", "exec"), ns)
+    exec(compile(generate(spec, "python", force=True).replace("model.summary()", ""), "<generated>", "exec"), ns)
     lines: list[str] = []
     ns["model"].summary(print_fn=lambda s, line_break=True: lines.append(s))
     return "\n".join(lines)
