@@ -64,6 +64,31 @@ def test_useful_line_skips_keras_framing():
     assert rbridge.useful_line(exc) == "ValueError: Input 0 of layer is incompatible: expected ndim=4, found ndim=3"
 
 
+def test_useful_line_of_real_keras_and_tensorflow_errors():
+    pytest.importorskip("keras")
+    import keras
+    import numpy as np
+
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    res = rbridge.call("cnnspec.interop.rbridge", "predict", rbridge.RModel(m, label="m", origin="m"),
+                       np.zeros((2, 5)))
+    assert res["error"] == "x has dimensions 2x5; the model takes N x 4" and res["type"] == "DataError"
+    with pytest.raises(ValueError) as exc:
+        m.predict(np.zeros((2, 5), "float32"), verbose=0)
+    assert rbridge.useful_line(exc.value) == ("ValueError: Input 0 with name 'None' of layer 'dense' is incompatible "
+                                              "with the layer: expected axis -1 of input shape to have value 4, but "
+                                              "received input with shape (2, 5)")
+    m.compile(loss="sparse_categorical_crossentropy")
+    with pytest.raises(Exception) as exc:
+        m.fit(np.zeros((2, 4), "float32"), np.array([0, 5]), verbose=0)
+    line = rbridge.useful_line(exc.value)  # (the label order follows the shuffle)
+    assert line.startswith("InvalidArgumentError: Received a label value of 5 which is outside the valid range of "
+                           "[0, 2). Label values: ") and line.endswith(("0 5", "5 0"))
+    res = rbridge.call("keras.ops", "reshape", np.zeros(6, "float32"), (4, 4))
+    assert res["error"] == ("InvalidArgumentError: Input to reshape is a tensor with 6 values, but the requested "
+                            "shape has 16")
+
+
 def test_build_honours_the_train_section_and_overrides():
     pytest.importorskip("keras")
     m = rbridge.build(str(ROOT / "specs/table6.yaml"))

@@ -24,7 +24,8 @@ from cnnspec.interop.rmodel import (RModel, build, evaluate, fit, load, model_in
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _NOISE = re.compile(r"^(Traceback|File \"|Exception encountered when calling|Arguments received by|"
                     r"Call arguments received by|•|\^|~|During handling|The above exception|"
-                    r"Detailed traceback|Run `reticulate)")
+                    r"Detailed traceback|Run `reticulate|Graph execution error|Detected at node|\[\[\{\{node)")
+_TF_TAGS = re.compile(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:[^\]]*\]|\s*\[\[\{\{node [^}]*\}\}\]\]")
 
 
 def one_line(text: Any) -> str:
@@ -33,10 +34,12 @@ def one_line(text: Any) -> str:
 
 
 def useful_line(exc: BaseException) -> str:
-    """``Type: first informative line`` of an exception from Keras/TensorFlow (ANSI codes and
-    Keras's "Exception encountered when calling ..." framing dropped)."""
+    """``Type: first informative line`` of an exception from Keras/TensorFlow: ANSI codes, Keras's
+    "Exception encountered when calling ..." framing, TensorFlow's "Graph execution error" stack of
+    files and its ``{{node ...}}`` / ``[Op:...]`` tags dropped."""
     lines = [ln.strip() for ln in _ANSI.sub("", str(exc)).splitlines()]
-    lines = [ln for ln in lines if ln and not _NOISE.match(ln)]
+    lines = [_TF_TAGS.sub("", ln).strip() for ln in lines if ln.strip() and not _NOISE.match(ln.strip())]
+    lines = [ln for ln in lines if ln]
     text = lines[0] if lines else type(exc).__name__
     return f"{type(exc).__name__}: {one_line(text)[:400]}"
 
