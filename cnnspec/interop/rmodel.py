@@ -18,8 +18,9 @@ from cnnspec.runs.files import read_json
 class RModel:
     """A Keras model as the R package holds it.
 
-    ``keras`` is the Keras model; ``train`` the resolved training settings (a TrainConfig, or
-    None for a model loaded without its run's config); ``loss`` the compiled loss name;
+    ``keras`` is the Keras model; ``train`` the resolved training settings (a TrainConfig: the
+    spec's section with R's arguments, a run's config.json, or the defaults for a bare ``.keras``
+    file); ``loss`` the compiled loss name (None when not compiled);
     ``class_names`` (None until known), ``scale``/``offset`` (raw inputs are fed as
     ``x * scale + offset``; a ``scale`` of None is decided by the first fit, as training runs decide
     it from their dataset: 1 / the value range of x, that is 1 for values within 0..1 and 1/255 for
@@ -59,7 +60,7 @@ def build(path: str, compile: bool = True, optimizer: Any = None, learning_rate:
           scale: float | None = None) -> RModel:
     """The spec's Keras model (``cnnspec_model()`` in R), compiled from the spec's ``train:``
     section with the given arguments overriding it (the CLI's rule for its flags). The input
-    scale is the section's ``scale`` (or ``scale``), else decided by the first fit."""
+    scale is the ``scale`` argument, else the section's ``scale``, else decided by the first fit."""
     from cnnspec.keras.compiled import build_compiled
     from cnnspec.spec.loader import load_spec
     from cnnspec.spec.trainconfig import for_spec, with_flags
@@ -84,15 +85,13 @@ def load(path: str) -> Any:
         from cnnspec.deploy.runtime import OnnxModel
 
         return OnnxModel(p, on_notice=None)
+    from cnnspec.keras.compiled import compile_model
     from cnnspec.keras.export import load_keras
     from cnnspec.spec.trainconfig import TrainConfig
 
     model, meta, keras_path = load_keras(p)
-    conf = p / "config.json" if p.is_dir() else None
-    cfg = TrainConfig.model_validate(read_json(conf)["train"]) if conf is not None and conf.exists() else None
-    from cnnspec.keras.compiled import compile_model
-
-    cfg = cfg or TrainConfig()
+    conf = p / "config.json"
+    cfg = TrainConfig.model_validate(read_json(conf)["train"]) if p.is_dir() and conf.exists() else TrainConfig()
     loss = compile_model(model, cfg)
     return RModel(model, label=meta.get("spec_name") or keras_path.stem, origin=str(p), train=cfg, loss=loss,
                   class_names=meta["class_names"], scale=meta["scale"], offset=meta["offset"])
@@ -196,17 +195,23 @@ def fit(rm: RModel, x, y, epochs=None, batch_size=None, validation_split=None, v
     batch_size = int(batch_size if batch_size is not None else (cfg.batch_size if cfg else 32))
     vs = validation_split if validation_split is not None else (cfg.validation_split if cfg else None)
     shuffle = bool(shuffle if shuffle is not None else (cfg.shuffle if cfg else True))
+    undecided = rm.scale is None
     _decide_scale(rm, x)
-    xa = _as_input(rm, x)
-    ya = _as_target(rm, y, len(xa))
-    val = None
-    if validation_data is not None:
-        if len(validation_data) != 2:
-            raise DataError("validation_data must be list(x, y)")
-        vx = _as_input(rm, validation_data[0], "validation_data x")
-        val = (vx, _as_target(rm, validation_data[1], len(vx), "validation_data y"))
-        vs = None
-    _set_classes(rm, class_names)
+    try:
+        xa = _as_input(rm, x)
+        ya = _as_target(rm, y, len(xa))
+        val = None
+        if validation_data is not None:
+            if len(validation_data) != 2:
+                raise DataError("validation_data must be list(x, y)")
+            vx = _as_input(rm, validation_data[0], "validation_data x")
+            val = (vx, _as_target(rm, validation_data[1], len(vx), "validation_data y"))
+            vs = None
+        _set_classes(rm, class_names)
+    except CnnspecError:
+        if undecided:  # bad input decides nothing
+            rm.scale = None
+        raise
     h = rm.keras.fit(xa, ya, epochs=epochs, batch_size=batch_size, verbose=int(verbose), shuffle=shuffle,
                      validation_split=float(vs or 0.0), validation_data=val)
     return {"metrics": {k: [float(v) for v in vals] for k, vals in h.history.items()},
