@@ -68,6 +68,8 @@ def build_cmd(
 
 # ----------------------------------------------------------------------------------------------
 class Distribute(str, Enum):
+    """--distribute choices."""
+
     none = "none"
     mirrored = "mirrored"
     multiworker = "multiworker"

@@ -214,6 +214,8 @@ def make_callbacks(logic: EpochLogic):
     batches = logic.progress is not None and getattr(logic.progress, "batches", False)
 
     class Recorder(keras.callbacks.Callback):
+        """Keras's view of :class:`EpochLogic` (learning rate in, logs out, stop_training set)."""
+
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch
             self.model.optimizer.learning_rate.assign(logic.begin(epoch))

@@ -8,7 +8,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-LOG_DIR = "tensorboard"
+from cnnspec.runs.rundir import TENSORBOARD_DIR as LOG_DIR  # the run directory contract
 
 
 def tensorboard_callbacks(run_dir) -> list:

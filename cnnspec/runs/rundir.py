@@ -28,6 +28,9 @@ PLOTS = ("learning_curves.png", "confusion_matrix.png")
 #: The files a run owns: --force removes these, and only these, before starting over.
 OWN_FILES = (SPEC_YAML, CONFIG_JSON, HISTORY_CSV, METRICS_JSON, MODEL, SIDECAR, *PLOTS, RUN_JSON,
              LAST_MODEL, STATE_JSON)
+#: Folders a run owns (TensorBoard logs, written by cnnspec.keras.tboard): --force removes them too.
+TENSORBOARD_DIR = "tensorboard"
+OWN_DIRS = (TENSORBOARD_DIR,)
 #: Files by which a directory written before the marker existed is still known as a run.
 LEGACY_MARKERS = (RUN_JSON, STATE_JSON, CONFIG_JSON)
 STATUSES = ("running", "finished", "interrupted", "failed", "diverged")
@@ -242,13 +245,20 @@ class RunDir:
         atomic_json(self.path / MARKER, {"cnnspec_run": 1, "cnnspec_version": __version__, "marked": now()})
 
     def clear_own_files(self) -> list[str]:
-        """Remove the run's own files (``--force``); other files are left alone. Returns the names."""
+        """Remove the run's own files and folders (``--force``); other files are left alone. Returns the names."""
+        import shutil
+
         gone = []
         for name in OWN_FILES:
             p = self.path / name
             if p.is_file() or p.is_symlink():
                 p.unlink()
                 gone.append(name)
+        for name in OWN_DIRS:
+            p = self.path / name
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+                gone.append(name + "/")
         return gone
 
     def clean_temporaries(self) -> None:
