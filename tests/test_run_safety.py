@@ -42,6 +42,13 @@ def one_error(p: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
+def one_line(err: str) -> str:
+    """The single error line of an in-process run (no traceback, no internal error)."""
+    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "internal error" not in err and "Traceback" not in err, err
+    return lines[0]
+
+
 def snapshot(folder: Path) -> dict:
     """Every file's bytes (the lock file holds a pid only while locked: not part of the run)."""
     return {f.name: f.read_bytes() for f in sorted(folder.iterdir()) if f.is_file() and f.name != ".cnnspec-lock"}
@@ -128,7 +135,7 @@ def test_force_replaces_only_a_marked_run_and_says_what(finished, tmp_path):
 # ----------------------------------------------------------------------------------------------
 # resume: everything validated before the run is touched
 # ----------------------------------------------------------------------------------------------
-def test_resume_validates_before_touching(finished, tmp_path):
+def test_resume_validates_before_touching(finished, tmp_path, run_cli):
     src, data = finished
     run = tmp_path / "run"
     shutil.copytree(src, run)
@@ -145,14 +152,14 @@ def test_resume_validates_before_touching(finished, tmp_path):
         args = ["train", *([other] if spec else []), "--resume", run, "--epochs", "3", *flags]
         if words == "already finished":
             args = ["train", "--resume", run]
-        p = cli(*args)
-        assert p.returncode == 2 and words in one_error(p), (args, p.stderr)
+        code, _, err = run_cli(*args)
+        assert code == 2 and words in one_line(err), (args, err)
         assert snapshot(run) == before
     # the data is gone
     data.rename(data.with_suffix(".moved"))
     try:
-        p = cli("train", "--resume", run, "--epochs", "3")
-        assert p.returncode == 2 and "no such npz file" in one_error(p)
+        code, _, err = run_cli("train", "--resume", run, "--epochs", "3")
+        assert code == 2 and "no such npz file" in one_line(err)
     finally:
         data.with_suffix(".moved").rename(data)
     assert snapshot(run) == before
@@ -161,9 +168,9 @@ def test_resume_validates_before_touching(finished, tmp_path):
                  "run.json": '{"status": ', "state.json": "[1]", "config.json": '{"train": {"epochs": -1}}'}
     for name, text in breakages.items():
         (run / name).write_text(text)
-        p = cli("train", "--resume", run, "--epochs", "3")
-        msg = one_error(p)
-        assert p.returncode == 2 and name in msg, (name, msg)
+        code, _, err = run_cli("train", "--resume", run, "--epochs", "3")
+        msg = one_line(err)
+        assert code == 2 and name in msg, (name, msg)
         (run / name).write_bytes(before[name])
     assert snapshot(run) == before
 
@@ -171,33 +178,32 @@ def test_resume_validates_before_touching(finished, tmp_path):
 # ----------------------------------------------------------------------------------------------
 # outputs never resolve to inputs
 # ----------------------------------------------------------------------------------------------
-def test_outputs_never_resolve_to_inputs(finished, tmp_path):
+def test_outputs_never_resolve_to_inputs(finished, tmp_path, run_cli):
     run, data = finished
     before = snapshot(run)
     link = tmp_path / "link.json"
     link.symlink_to(run / "model.keras")
-    for out in (run / "model.keras", run / "metrics.json", run / "model.cnnspec.json", link):
-        p = cli("evaluate", run, "-o", out)
-        assert p.returncode == 2 and "is the input file" in one_error(p)
-    p = cli("evaluate", run, "--data", f"npz:{data}", "-o", data)
-    assert p.returncode == 2 and "is the input file" in one_error(p)
-    p = cli("evaluate", run, "-o", tmp_path)
-    assert p.returncode == 2 and "is a directory" in one_error(p)
-    assert snapshot(run) == before
+    refusals = [(["evaluate", run, "-o", out], "is the input file")
+                for out in (run / "model.keras", run / "metrics.json", run / "model.cnnspec.json", link)]
+    refusals += [(["evaluate", run, "--data", f"npz:{data}", "-o", data], "is the input file"),
+                 (["evaluate", run, "-o", tmp_path], "is a directory")]
     spec = tmp_path / "s.yaml"
     spec.write_bytes(TINY.read_bytes())
     (tmp_path / "alias.yaml").symlink_to(spec)
-    for out in (spec, tmp_path / "alias.yaml"):
-        p = cli("code", spec, "-o", out)
-        assert p.returncode == 2 and "is the input file" in one_error(p)
-    p = cli("build", spec, "-o", tmp_path / "nofolder" / "m.keras")
-    assert p.returncode == 2 and "folder does not exist" in one_error(p)
+    refusals += [(["code", spec, "-o", out], "is the input file") for out in (spec, tmp_path / "alias.yaml")]
+    refusals += [(["build", spec, "-o", tmp_path / "nofolder" / "m.keras"], "folder does not exist")]
     code = tmp_path / "m.py"
     code.write_text("import keras\nmodel = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])\n")
     os.link(code, tmp_path / "hard.py")
-    p = cli("import", code, "-o", tmp_path / "hard.py")
-    assert p.returncode == 2 and "is the input file" in one_error(p)
+    refusals += [(["import", code, "-o", tmp_path / "hard.py"], "is the input file")]
+    for args, words in refusals:
+        rc, _, err = run_cli(*args)
+        assert rc == 2 and words in one_line(err), (args, err)
+    assert snapshot(run) == before
     assert spec.read_bytes() == TINY.read_bytes() and code.read_text().startswith("import keras")
+    assert data.read_bytes()[:2] == b"PK"
+    p = cli("evaluate", run, "-o", link)  # and once through `python -m cnnspec`
+    assert p.returncode == 2 and "is the input file" in one_error(p)
 
 
 # ----------------------------------------------------------------------------------------------

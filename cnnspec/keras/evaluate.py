@@ -122,8 +122,9 @@ def evaluate_to_file(target: str, data_name: str | None, data_path: str | None, 
         lock.acquire()
     try:
         model_path, folder, protected = _target(target)
-        if output is not None:
-            check_output(output, protected, what="metrics output")
+        if output is not None:  # the dataset's file too, when --data/--data-path name one
+            named = [str(d).split(":", 1)[-1] for d in (data_name, data_path) if d]
+            check_output(output, [*protected, *(d for d in named if Path(d).exists())], what="metrics output")
         arrays: dict = {}
         m, _ = evaluate(target, data_name, data_path, limit, arrays)
         path = Path(output) if output is not None else folder / f"eval_{re.sub(r'[^A-Za-z0-9_.-]+', '_', m['dataset'])}.json"
