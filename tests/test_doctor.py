@@ -67,8 +67,12 @@ def test_table6_on_sample_passes_and_prints_a_table(run_cli):
         assert name in out
 
 
-def test_no_softmax_with_categorical_loss(run_cli, tmp_path):
-    code, checks = doctor(run_cli, spec(tmp_path, last=""), "--data", "sample")
+@pytest.mark.parametrize("loss", ["sparse_categorical_crossentropy", "categorical_crossentropy"])
+def test_no_softmax_with_categorical_loss(run_cli, tmp_path, loss):
+    s = spec(tmp_path, last="")
+    s.write_text(s.read_text() + f"  loss: {loss}\n")
+    code, checks = doctor(run_cli, s, "--data", "sample")
+    assert loss in checks["final_activation"]["advice"] and loss in checks["label_range"]["value"]
     assert code == 1
     assert checks["final_activation"]["status"] == "fail"
     assert "softmax" in checks["final_activation"]["advice"]
