@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+ROOT = Path(__file__).resolve().parent.parent
+
 # A high-variance member (a wide MLP on 400 training images, 10 epochs): members trained from different
 # seeds overfit differently, which averaging removes (on the under-trained tiny CNN of train_tiny.yaml,
 # whose members differ mostly in how far they got, the average can lose to the best member).
@@ -139,3 +141,29 @@ def test_members_with_other_scaling_and_dropout(run_cli, members, tmp_path):
     assert load_keras(other)[1]["offset"] == -1.0
     got = OnnxModel(out / "model.onnx", device="cpu").predict(x)
     np.testing.assert_allclose(got, np.mean(want, axis=0), atol=1e-4)
+
+
+def test_from_sweep_top_k(run_cli, tmp_path):
+    """A real sweep (3 seeds of the tiny CNN); --from-sweep --top 2 takes the two trials with the best
+    validation accuracy (the sweep's metric), never ranked on the test split."""
+    from cnnspec.runs.files import read_history
+
+    sweep = tmp_path / "sw.yaml"
+    sweep.write_text(f"spec: {ROOT / 'tests' / 'specs' / 'train_tiny.yaml'}\n"
+                     "data: {name: sample, limit: 200}\ntrain: {epochs: 1, validation_split: 0.2}\n"
+                     "grid:\n  train.seed: [1, 2, 3]\n")
+    code, _, err = run_cli("sweep", sweep, "--out", tmp_path / "sw", "--max-concurrent", "1")
+    assert code == 0, err
+    trials = sorted((tmp_path / "sw" / "trials").iterdir())
+    best_val = {t.name: max(r["val_accuracy"] for r in read_history(t / "history.csv")) for t in trials}
+    code, stdout, err = run_cli("ensemble", "--from-sweep", tmp_path / "sw", "--top", "2", "--out", tmp_path / "e",
+                                "--data", "sample", "--limit", "200", "--json")
+    assert code == 0, err
+    res = json.loads(stdout)
+    sel = res["selection"]
+    assert sel["metric"] == "val_accuracy" and len(sel["trials"]) == 2
+    assert sel["values"] == sorted(best_val.values(), reverse=True)[:2]
+    assert [Path(m["run"]).name for m in res["members"]] == sel["trials"]
+    assert res["parity"]["ok"]
+    code, _, err = run_cli("ensemble", "--from-sweep", tmp_path, "--out", tmp_path / "e2")
+    assert code == 2 and "sweep.json" in err

@@ -92,19 +92,26 @@ def lr_find_cmd(
 
 @app.command("ensemble")
 def ensemble_cmd(
-    runs: List[str] = typer.Argument(..., help="Two or more run directories (or .keras files with sidecars)."),
+    runs: Optional[List[str]] = typer.Argument(None, help="Run directories (or .keras files with sidecars)."),
     out: Path = typer.Option(..., "--out", "-o", help="Directory for model.keras, model.onnx, ensemble.json."),
     data: Optional[str] = typer.Option(None, "--data", help="Dataset whose test split is evaluated (default sample)."),
     data_path: Optional[str] = typer.Option(None, "--data-path"),
     limit: Optional[int] = typer.Option(None, "--limit", min=1),
     weighted: bool = typer.Option(False, "--weighted", help="Weight members by their validation accuracy."),
     force: bool = typer.Option(False, "--force", help="Overwrite an ensemble already in --out."),
+    from_sweep: Optional[Path] = typer.Option(None, "--from-sweep", help="Add a sweep directory's best trials."),
+    top: int = typer.Option(3, "--top", min=1, max=1000, help="How many of the sweep's best trials (by its metric)."),
     json_out: bool = typer.Option(False, "--json", help="Print ensemble.json on stdout."),
 ) -> int:
     """Average members' class probabilities; report each member's and the ensemble's test accuracy; export ONNX."""
-    from cnnspec.keras.ensemble import make_ensemble
+    from cnnspec.keras.ensemble import make_ensemble, sweep_members
 
-    res = make_ensemble(runs, out, data=data, data_path=data_path, limit=limit, weighted=weighted, force=force)
+    members, selection = list(runs or []), None
+    if from_sweep is not None:
+        picked, selection = sweep_members(from_sweep, top)
+        members += picked
+    res = make_ensemble(members, out, data=data, data_path=data_path, limit=limit, weighted=weighted, force=force,
+                        selection=selection)
     if json_out:
         emit_json(res)
         return 0
@@ -118,6 +125,9 @@ def ensemble_cmd(
         t.add_row(Text(r["run"]), f"{r['weight']:.3f}", f"{r['test_accuracy']:.4f}")
     t.add_row(Text("ensemble", style="bold"), "", f"{res['ensemble_test_accuracy']:.4f}", style="bold")
     console.print(t)
+    if selection:
+        console.out(f"from {selection['sweep']}: the {len(selection['trials'])} best trials by {selection['metric']}",
+                    highlight=False)
     par = res["parity"]
     console.out(f"wrote {res['onnx']}: parity {'ok' if par['ok'] else 'FAILED'} (max abs diff "
                 f"{par['max_abs_diff']:.2e} on {par['source']}), and {Path(out) / 'model.keras'}", highlight=False)

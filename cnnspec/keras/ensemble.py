@@ -41,6 +41,27 @@ def validation_accuracy(run: Path) -> float:
     return float(row["val_accuracy"])
 
 
+def sweep_members(sweep: str | Path, top: int) -> tuple[list[str], dict]:
+    """The ``top`` finished trials of a sweep directory by the sweep's own metric (a validation metric
+    unless the sweep file says otherwise), best first; and how they were chosen."""
+    from cnnspec.experiments.results import LOWER_IS_BETTER, collect
+
+    p = Path(sweep)
+    if not (p / "sweep.json").is_file():
+        raise CnnspecError("is not a sweep directory (no sweep.json)", file=str(p))
+    rows = [r for r in collect([p]) if r.get("status") == "finished" and r.get("kind") == "cnn"
+            and r.get("best_metric") is not None and (Path(r["run_dir"]) / "model.keras").is_file()]
+    if not rows:
+        raise CnnspecError("the sweep has no finished CNN trial with a model.keras", file=str(p))
+    metric = rows[0].get("metric") or "val_accuracy"
+    sign = 1 if metric in LOWER_IS_BETTER else -1
+    rows.sort(key=lambda r: (sign * r["best_metric"], r.get("test_error") or 1.0))
+    chosen = rows[:top]
+    return [r["run_dir"] for r in chosen], {"sweep": str(p), "metric": metric, "top": top,
+                                            "trials": [r["trial"] for r in chosen],
+                                            "values": [r["best_metric"] for r in chosen]}
+
+
 def load_members(runs: list[str]):
     """Load every member (model, metadata, path); they must agree on input shape and classes."""
     from cnnspec.keras.export import load_keras
@@ -106,7 +127,8 @@ def _accuracy(model, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
 
 
 def make_ensemble(runs: list[str], out: str | Path, *, data: str | None = None, data_path: str | None = None,
-                  limit: int | None = None, weighted: bool = False, force: bool = False) -> dict:
+                  limit: int | None = None, weighted: bool = False, force: bool = False,
+                  selection: dict | None = None) -> dict:
     """Build, evaluate on the test split, save and export the ensemble of ``runs`` into ``out``."""
     from cnnspec.keras.export import export_model
     from cnnspec.runs.files import atomic_json, save_keras_atomic
@@ -138,7 +160,7 @@ def make_ensemble(runs: list[str], out: str | Path, *, data: str | None = None, 
     from cnnspec.runs.metrics import classification_metrics
 
     m = classification_metrics(y, probs, list(meta0["class_names"]))
-    summary = {"members": rows, "weighted": weighted, "dataset": ds.name, "test_images": int(len(y)),
+    summary = {"members": rows, "weighted": weighted, "selection": selection, "dataset": ds.name, "test_images": int(len(y)),
                "ensemble_test_accuracy": acc, "ensemble_test_loss": m["loss"],
                "best_member_test_accuracy": max(r["test_accuracy"] for r in rows),
                "onnx": str(out / "model.onnx"), "parity": rep["parity"], "metadata": rep["metadata"]}
