@@ -94,7 +94,7 @@ def lr_find_cmd(
 def ensemble_cmd(
     runs: Optional[List[str]] = typer.Argument(None, help="Run directories (or .keras files with sidecars)."),
     out: Path = typer.Option(..., "--out", "-o", help="Directory for model.keras, model.onnx, ensemble.json."),
-    data: Optional[str] = typer.Option(None, "--data", help="Dataset whose test split is evaluated (default sample)."),
+    data: Optional[str] = typer.Option(None, "--data", help="Dataset whose test split is evaluated (default: the first member's)."),
     data_path: Optional[str] = typer.Option(None, "--data-path"),
     limit: Optional[int] = typer.Option(None, "--limit", min=1),
     weighted: bool = typer.Option(False, "--weighted", help="Weight members by their validation accuracy."),

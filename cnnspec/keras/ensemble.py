@@ -24,21 +24,32 @@ ENSEMBLE_FILES = ("model.keras", "model.cnnspec.json", "model.onnx", "ensemble.j
 
 def validation_accuracy(run: Path) -> float:
     """The validation accuracy of a run's best epoch (the one ``model.keras`` holds), from its
-    ``history.csv`` and ``run.json``."""
-    from cnnspec.runs.files import read_history, read_json
+    ``history.csv`` and ``run.json`` (read through :class:`cnnspec.runs.rundir.RunDir`)."""
+    from cnnspec.runs.rundir import RunDir
 
-    hist = read_history(run / "history.csv") if run.is_dir() else []
-    rows = [r for r in hist if r.get("val_accuracy") is not None]
+    if not run.is_dir():
+        raise CnnspecError("--weighted needs run directories (their validation accuracy), not model files",
+                           file=str(run))
+    rd = RunDir(run)
+    info = rd.read_run()
+    rows = [r for r in rd.read_history(10**9) if r.get("val_accuracy") is not None]
     if not rows:
         raise CnnspecError("--weighted needs each member's validation accuracy, but this run recorded none "
                            "(train it with validation_split or validation)", file=str(run))
-    best = None
-    try:
-        best = read_json(run / "run.json").get("best_epoch")
-    except (OSError, ValueError):
-        pass
+    best = info.get("best_epoch")
     row = next((r for r in rows if r["epoch"] == best), rows[-1])
     return float(row["val_accuracy"])
+
+
+def default_dataset(run: str | Path) -> tuple[str | None, str | None]:
+    """The dataset (name, path) a run directory was trained on (None, None otherwise)."""
+    from cnnspec.runs.rundir import RunDir
+
+    p = Path(run)
+    if not (p.is_dir() and (p / "config.json").is_file()):
+        return None, None
+    conf = RunDir(p).read_config()["train"]
+    return conf.get("dataset"), conf.get("data_path")
 
 
 def sweep_members(sweep: str | Path, top: int) -> tuple[list[str], dict]:
@@ -141,6 +152,8 @@ def make_ensemble(runs: list[str], out: str | Path, *, data: str | None = None, 
     weights = [w / sum(weights) for w in weights]
     members = load_members(runs)
     meta0 = members[0][1]
+    if data is None:
+        data, data_path = default_dataset(runs[0])[0], data_path or default_dataset(runs[0])[1]
     ds = _test_data(data, data_path, limit, meta0)
     x_raw = ds.x_test.astype(np.float32)
     y = ds.y_test.astype(np.int64)
