@@ -195,6 +195,10 @@ def fit(rm: RModel, x, y, epochs=None, batch_size=None, validation_split=None, v
     batch_size = int(batch_size if batch_size is not None else (cfg.batch_size if cfg else 32))
     vs = validation_split if validation_split is not None else (cfg.validation_split if cfg else None)
     shuffle = bool(shuffle if shuffle is not None else (cfg.shuffle if cfg else True))
+    if epochs < 1 or batch_size < 1:
+        raise DataError(f"epochs and batch_size must be at least 1 (got {epochs} and {batch_size})")
+    if vs is not None and not 0 <= float(vs) < 1:
+        raise DataError(f"validation_split must be within [0, 1), got {vs}")
     undecided = rm.scale is None
     _decide_scale(rm, x)
     try:

@@ -35,7 +35,11 @@ NULL
 #' @export
 cnnspec_class_ids <- function(y, k, class_names = NULL, label_base = NULL, what = "y") {
   k <- max(as.integer(k), 2L)
-  if (is.matrix(y) && ncol(y) == 1) y <- y[, 1]
+  if (is.data.frame(y) && ncol(y) == 1) y <- y[[1]]
+  if ((is.matrix(y) || is.data.frame(y)) && ncol(y) == 1) y <- as.matrix(y)[, 1]
+  if (is.null(y) || !length(y)) cnnspec_stop(what, " has no labels")
+  if (is.list(y) && !is.data.frame(y))
+    cnnspec_stop(what, " must be a factor, a one-hot matrix or integer class labels, got a list")
   if (is.factor(y) || is.character(y)) return(ids_from_names(y, k, class_names, what))
   if (is.logical(y)) {
     if (anyNA(y)) cnnspec_stop(what, " has NA labels")

@@ -173,5 +173,9 @@ as_np <- function(x, what = "x") {
   if (is.logical(x)) storage.mode(x) <- "integer"
   if (!is.numeric(x)) cnnspec_stop(what, " must be a numeric array (rows first), got ", class(x)[1])
   if (is.null(dim(x))) x <- array(x, dim = length(x))
+  if (anyNA(x)) {  # NA as NaN (a plain float, refused by the Python side with a clear message)
+    storage.mode(x) <- "double"
+    x[is.na(x)] <- NaN
+  }
   reticulate::np_array(x, dtype = "float32")
 }

@@ -27,6 +27,10 @@ test_that("integers: 0-based unless they are 1..K with K present", {
   expect_error(cnnspec_class_ids(c(0, 10), 10), "0..9 \\(0-based, as Keras\\) or 1..10", class = "cnnspec_error")
   expect_error(cnnspec_class_ids(c(0.5, 1), 10), "not whole numbers", class = "cnnspec_error")
   expect_error(cnnspec_class_ids(c(1, NA), 10), "NA", class = "cnnspec_error")
+  expect_error(cnnspec_class_ids(integer(), 10), "y has no labels", class = "cnnspec_error")
+  expect_error(cnnspec_class_ids(list(1, 2), 10), "got a list", class = "cnnspec_error")
+  expect_equal(cnnspec_class_ids(data.frame(label = c(3, 1)), 10)$ids, c(3L, 1L))
+  expect_equal(cnnspec_class_ids(matrix(c(2, 10), ncol = 1), 10)$ids, c(1L, 9L))
   expect_error(cnnspec_class_ids(c(0, 3), 10, label_base = 1), "labels 0..3", class = "cnnspec_error")
   # binary (one sigmoid unit): 0/1, 1/2 or logical
   expect_equal(cnnspec_class_ids(c(1, 2, 2), 1)$ids, c(0L, 1L, 1L))

@@ -75,6 +75,11 @@ test_that("fit and evaluate: one-hot and 1-based labels; evaluate is a named vec
   expect_equal(evaluate(m, x, ids + 1), e1, tolerance = 1e-5)
   expect_equal(cnnspec_evaluate(m, x, ids), e1, tolerance = 1e-5)
   expect_error(cnnspec_fit(m, x, ids[-1]), "19 labels but x has 20 rows", class = "cnnspec_error")
+  expect_error(cnnspec_fit(m, x, ids, epochs = 0), "epochs and batch_size must be at least 1", class = "cnnspec_error")
+  expect_error(cnnspec_fit(m, x, ids, validation_split = 1.5), "validation_split must be within", class = "cnnspec_error")
+  xna <- x
+  xna[1] <- NA
+  expect_error(cnnspec_fit(m, xna, ids), "x contains NaN", class = "cnnspec_error")
   expect_error(cnnspec_fit(m, x, ids + 5), "labels 5..14", class = "cnnspec_error")
   expect_error(cnnspec_fit(m, fake_images(4)[, 1:27, , , drop = FALSE], 0:3),
                "x has dimensions 4x27x28x1; the model takes N x 28x28x1", class = "cnnspec_error")
