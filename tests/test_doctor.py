@@ -78,8 +78,16 @@ def test_no_softmax_with_categorical_loss(run_cli, tmp_path, loss):
     assert "softmax" in checks["final_activation"]["advice"]
 
 
-def test_learning_rate_100x_too_high(run_cli, tmp_path):
-    code, checks = doctor(run_cli, spec(tmp_path, lr=0.1), "--data", "sample")
+@pytest.mark.parametrize("which", ["adam", "table6"])
+def test_learning_rate_100x_too_high(run_cli, tmp_path, which):
+    if which == "adam":  # Adam's 0.001 -> 0.1
+        s = spec(tmp_path, lr=0.1)
+    else:  # table6's Adadelta 1.0 -> 100: the ReLUs die after the first step
+        s = tmp_path / "t6.yaml"
+        text = (ROOT / "specs" / "table6.yaml").read_text()
+        assert "optimizer: {name: adadelta, learning_rate: 1.0}" in text
+        s.write_text(text.replace("learning_rate: 1.0}", "learning_rate: 100.0}"))
+    code, checks = doctor(run_cli, s, "--data", "sample")
     assert checks["update_ratio"]["status"] == "warn"
     assert "too high" in checks["update_ratio"]["advice"]
     # what is measured before any step is unaffected
