@@ -70,6 +70,10 @@ def test_inspect_errors(run_cli, run, image, tmp_path):
     assert code == 2 and "--class 12" in err
     code, _, err = run_cli("inspect", tmp_path / "norun", "--image", image)
     assert code == 2 and len(err.strip().splitlines()) == 1
+    clash = tmp_path / "saliency.png"
+    clash.write_bytes(image.read_bytes())
+    code, _, err = run_cli("inspect", run, "--image", clash, "--out", tmp_path)
+    assert code == 2 and "overwrite an input" in err and clash.read_bytes() == image.read_bytes()
 
 
 def test_saliency_is_where_the_class_score_looks():

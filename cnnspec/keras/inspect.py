@@ -132,12 +132,18 @@ def inspect_model(target: str, image: str, out: str | Path | None = None, *, cls
             "confidence": float(probs[top]), "saliency_class": names[c], "saliency_of": what, "files": files}
 
 
+_OUTPUT_NAME = re.compile(r"^(maps_\d+_.*|filters|saliency)\.png$")
+
+
 def _check_out(out: Path, inputs: list[Path]) -> None:
+    """Refuse an --out that is a file, is an input, or would hold an input under an output's name."""
     if out.exists() and not out.is_dir():
         raise CnnspecError("--out must be a directory", file=str(out))
     for p in inputs:
-        if p.exists() and p.resolve() == out.resolve():
-            raise CnnspecError("--out would overwrite an input", file=str(out))
+        if not p.exists():
+            continue
+        if p.resolve() == out.resolve() or (p.resolve().parent == out.resolve() and _OUTPUT_NAME.match(p.name)):
+            raise CnnspecError("--out would overwrite an input", file=str(p))
 
 
 WORST_N = 16
