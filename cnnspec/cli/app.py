@@ -38,10 +38,18 @@ def safe_markup(text: object) -> str:
 
 class SafeConsole(Console):
     """A rich Console that escapes control bytes in every string it renders (print arguments,
-    table cells and titles), with markup and emoji codes off unless a call turns markup on."""
+    table cells and titles, before layout) and, as a last line, in every text segment it writes
+    (rich.Text objects too); rich's own control segments (cursor moves of a progress bar) pass.
+    Markup and emoji codes are off unless a call turns markup on."""
 
     def render_str(self, text: str, **kw):  # noqa: D102 - see class docstring
         return super().render_str(safe(text), **kw)
+
+    def _render_buffer(self, buffer) -> str:
+        from rich.segment import Segment
+
+        return super()._render_buffer(seg if seg.control else Segment(printable(seg.text), seg.style)
+                                      for seg in buffer)
 
 
 def _console(stderr: bool = False) -> Console:
