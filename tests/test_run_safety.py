@@ -338,3 +338,39 @@ def test_user_text_printed_literally(finished, tmp_path):
     for cls in ("[bold]a", "b[/]", "c\\x1b[31m"):
         assert cls in p.stdout
     assert "\x1b" not in p.stdout
+
+
+# ----------------------------------------------------------------------------------------------
+# the pieces, in-process (no TensorFlow)
+# ----------------------------------------------------------------------------------------------
+def test_epoch_logic_never_commits_a_diverged_epoch(tmp_path):
+    from cnnspec.keras.callbacks import EpochLogic, RunState
+    from cnnspec.runs.rundir import RunDir
+    from cnnspec.spec.trainconfig import parse_train
+
+    run = RunDir(tmp_path)
+    state, history = RunState(), []
+    logic = EpochLogic(parse_train({"epochs": 3}), state, history, 100, rundir=run)
+    logic.begin(0)
+    assert logic.end(0, {"loss": 0.5, "accuracy": 0.8}) is False
+    assert state.epoch == 1 and len(history) == 1 and (tmp_path / "state.json").exists()
+    committed = (tmp_path / "state.json").read_bytes()
+    logic.begin(1)
+    assert logic.check_loss(1, {"loss": float("inf")}, batch=4) is True
+    assert logic.end(1, {"loss": float("nan")}) is True
+    assert logic.diverged == "the training loss became inf in epoch 2, batch 5"
+    assert state.epoch == 1 and len(history) == 1 and (tmp_path / "state.json").read_bytes() == committed
+
+
+def test_run_lock_names_the_holder(tmp_path):
+    from cnnspec.runs.rundir import RunLock, RunLocked
+
+    first = RunLock(tmp_path).acquire()
+    try:
+        with pytest.raises(RunLocked, match=f"pid {os.getpid()}"):
+            RunLock(tmp_path).acquire()
+    finally:
+        first.release()
+    with RunLock(tmp_path):  # free again; the file stays, emptied
+        pass
+    assert (tmp_path / ".cnnspec-lock").read_text() == ""

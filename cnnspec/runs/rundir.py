@@ -107,10 +107,14 @@ class RunLock:
         return "unknown"
 
     def release(self) -> None:
-        """Release the lock (the lock file stays: removing it would race with a new holder)."""
+        """Release the lock, emptying the pid (the file stays: removing it would race with a new holder)."""
         if self.fd is not None:
             import fcntl
 
+            try:
+                os.ftruncate(self.fd, 0)
+            except OSError:
+                pass
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = None
