@@ -6,7 +6,7 @@ Reproduce (from the repository root):
     python benchmarks/load_serve.py --kind json --json                # JSON {"inputs": ...} bodies, JSON report
 
 Without --model it first builds and exports the table6 model (random weights, like
-benchmarks/bench_onnx.py). For each server mode (`--max-batch 64 --max-wait-ms 2`, the default, and
+benchmarks/bench_onnx.py). For each server mode (the defaults: `--max-batch 16 --max-wait-ms 2 --batch-workers 2`, and
 `--max-batch 1`, no batching) the server runs as a separate process (`python -m cnnspec serve MODEL
 --host 127.0.0.1 --port <free port>`) and is loaded by 1, 16 and 64 concurrent clients (--levels).
 The client is a minimal asyncio HTTP/1.1 client with one keep-alive connection per client, each
@@ -162,6 +162,12 @@ async def run_load(port: int, total: int, concurrency: int, payloads) -> dict:
             "health_ms_max": float(max(health) * 1e3) if health else None}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its threads so far (Linux /proc), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start_server(model: Path, port: int, extra: list[str]) -> subprocess.Popen:
     """`cnnspec serve` in its own process; returns once it has printed its "serving" line."""
     cmd = [sys.executable, "-m", "cnnspec", "serve", str(model), "--host", HOST, "--port", str(port),
@@ -184,7 +190,7 @@ def stop_server(server: subprocess.Popen) -> None:
         server.wait()
 
 
-MODES = {"batched": ["--max-batch", "64", "--max-wait-ms", "2"], "unbatched": ["--max-batch", "1"]}
+MODES = {"batched": [], "unbatched": ["--max-batch", "1"]}  # batched: the server's defaults
 
 
 def main() -> int:
@@ -219,7 +225,12 @@ def main() -> int:
                 for _ in range(args.rounds):
                     for mode in modes:
                         time.sleep(0.5)
-                        rounds[mode][i].append(asyncio.run(run_load(ports[mode], n, c, payloads)))
+                        cpu0 = cpu_seconds(servers[mode].pid)
+                        r = asyncio.run(run_load(ports[mode], n, c, payloads))
+                        # CPU time the server spent per request: unlike req/s, it does not depend on how
+                        # much of the shared machine the server's threads won from other processes.
+                        r["server_cpu_ms_per_request"] = (cpu_seconds(servers[mode].pid) - cpu0) * 1e3 / n
+                        rounds[mode][i].append(r)
         finally:
             for server in servers.values():
                 stop_server(server)
@@ -235,12 +246,12 @@ def main() -> int:
     else:
         print(f"{out['model']} ({args.kind}, engine {args.engine}, {os.cpu_count()} cores)")
         print(f"{'mode':10s} {'clients':>7s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'max ms':>8s} "
-              f"{'errors':>6s} {'/health max ms':>15s}")
+              f"{'errors':>6s} {'/health max ms':>15s} {'server CPU ms/req':>18s}")
         for mode, rows in results.items():
             for r in rows:
                 print(f"{mode:10s} {r['concurrency']:7d} {r['requests_per_s']:8.0f} {r['latency_ms_p50']:8.1f} "
                       f"{r['latency_ms_p99']:8.1f} {r['latency_ms_max']:8.1f} {r['errors']:6d} "
-                      f"{r['health_ms_max'] or 0:15.1f}")
+                      f"{r['health_ms_max'] or 0:15.1f} {r['server_cpu_ms_per_request']:18.2f}")
         for c, ratio in out.get("batched_over_unbatched", {}).items():
             print(f"batched / unbatched at {c} clients: {ratio:.2f}x")
     return 1 if any(r["errors"] for rows in results.values() for r in rows) else 0

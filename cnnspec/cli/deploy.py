@@ -284,10 +284,12 @@ def serve(
     max_body: int = typer.Option(10 * 1024 * 1024, "--max-body", min=1, help="Largest accepted request body (bytes)"),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=1,
                                    help="Largest image (width x height) decoded; larger ones get 413"),
-    max_batch: int = typer.Option(64, "--max-batch", min=1,
+    max_batch: int = typer.Option(16, "--max-batch", min=1,
                                   help="Dynamic batching: most examples per engine call (1: no batching)"),
     max_wait_ms: float = typer.Option(2.0, "--max-wait-ms", min=0, max=10000,
                                       help="Dynamic batching: longest wait for a batch to fill (ms)"),
+    batch_workers: int = typer.Option(2, "--batch-workers", min=1, max=64,
+                                      help="Dynamic batching: batches run at once"),
     max_concurrent: int = typer.Option(64, "--max-concurrent", min=1,
                                        help="Requests read and decoded at once (others wait unread)"),
     decode_workers: int = typer.Option(2, "--decode-workers", min=1, help="Threads decoding images and JSON"),
@@ -299,7 +301,8 @@ def serve(
     if model.suffix != ".onnx":
         raise CnnspecError("serve takes an .onnx model (run `cnnspec export` first)", file=str(model))
     limits = ServerLimits(max_body=max_body, max_pixels=max_pixels, max_concurrent=max_concurrent,
-                          decode_workers=decode_workers, max_batch=max_batch, max_wait_ms=max_wait_ms)
+                          decode_workers=decode_workers, max_batch=max_batch, max_wait_ms=max_wait_ms,
+                          batch_workers=batch_workers)
     limits.check()
     # Requests share the cores with the decode threads: no spin-waiting worker threads.
     m = OnnxModel(model, device=device, threads=threads, engine=engine, precision=precision, spinning=False,

@@ -62,10 +62,11 @@ class ServerLimits:
     decode_workers: int = 2
     max_batch: int = DEFAULT_MAX_BATCH
     max_wait_ms: float = DEFAULT_MAX_WAIT_MS
+    batch_workers: int = 2
 
     def check(self) -> None:
         """Raise CnnspecError for a limit that cannot work."""
-        for key in ("max_body", "max_pixels", "max_concurrent", "decode_workers", "max_batch"):
+        for key in ("max_body", "max_pixels", "max_concurrent", "decode_workers", "max_batch", "batch_workers"):
             if getattr(self, key) < 1:
                 raise CnnspecError(f"{key} must be >= 1, got {getattr(self, key)}")
         if not 0 <= self.max_wait_ms <= 10_000:
@@ -121,7 +122,8 @@ class _Work:
         self._loop = None
         self.decoding = 0  # requests between "body accepted" and "submitted to the batcher"
         self.batcher = Batcher(model.run_scaled, max_batch=limits.max_batch, max_wait_ms=limits.max_wait_ms,
-                               coming=lambda: self.decoding) if limits.max_batch > 1 else None
+                               coming=lambda: self.decoding, parallel=limits.batch_workers) \
+            if limits.max_batch > 1 else None
 
     def semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
