@@ -173,7 +173,8 @@ def make_ensemble(runs: list[str], out: str | Path, *, data: str | None = None, 
     from cnnspec.runs.metrics import classification_metrics
 
     m = classification_metrics(y, probs, list(meta0["class_names"]))
-    summary = {"members": rows, "weighted": weighted, "selection": selection, "dataset": ds.name, "test_images": int(len(y)),
+    summary = {"members": rows, "weighted": weighted, "selection": selection, "dataset": ds.name,
+               "test_images": int(len(y)),
                "ensemble_test_accuracy": acc, "ensemble_test_loss": m["loss"],
                "best_member_test_accuracy": max(r["test_accuracy"] for r in rows),
                "onnx": str(out / "model.onnx"), "parity": rep["parity"], "metadata": rep["metadata"]}
@@ -182,12 +183,14 @@ def make_ensemble(runs: list[str], out: str | Path, *, data: str | None = None, 
 
 
 def _check_out(out: Path, runs: list[str], force: bool) -> None:
+    """Refuse an --out that is a file, a member's run directory or the folder of a member's .keras file,
+    or that already holds an ensemble (without --force)."""
     if out.exists() and not out.is_dir():
         raise CnnspecError("--out must be a directory", file=str(out))
     real = out.resolve()
     for r in runs:
         rp = Path(r).resolve()
-        if real == rp or (rp.is_dir() and real == rp) or (rp.is_file() and real == rp.parent):
+        if real == rp or (rp.is_file() and real == rp.parent):
             raise CnnspecError("--out is one of the member runs: choose a new directory", file=str(out))
     if out.is_dir() and not force and any((out / f).exists() for f in ENSEMBLE_FILES):
         raise CnnspecError("already holds an ensemble: choose another --out or pass --force", file=str(out))
