@@ -145,14 +145,16 @@ def _write_cache(key: str, entry: dict) -> None:
         pass  # a cache only
 
 
-def probe(engines: dict, input_shape, *, seconds: float = 1.0, seed: int = 0) -> dict:
+def probe(engines: dict, input_shape, *, scale: float = 1 / 255, offset: float = 0.0, seconds: float = 1.0,
+          seed: int = 0) -> dict:
     """Time each engine (batch 1 and batch :data:`PROBE_BATCH`, interleaved); returns figures.
 
-    The inputs are uniform in [0, 1) (scaled pixels); ``agreement`` is the top-1 agreement of
-    each engine with the first (reference) engine on the batch.
+    The inputs are random pixels (0..255) scaled as the model's metadata says; ``agreement`` is the
+    top-1 agreement of each engine with the first (reference) engine on the batch.
     """
     rng = np.random.default_rng(seed)
-    xb = rng.random((PROBE_BATCH, *input_shape), dtype=np.float32)
+    xb = (rng.integers(0, 256, (PROBE_BATCH, *input_shape)).astype(np.float32) * np.float32(scale)
+          + np.float32(offset))
     x1 = np.ascontiguousarray(xb[:1])
     ref_name = next(iter(engines))
     ref = None
@@ -195,8 +197,8 @@ def pick(figures: dict, precision: str) -> str:
     return min(allowed, key=lambda n: _score(allowed[n], best_lat, best_thr))
 
 
-def choose_engine(path, input_shape, *, device: str = "auto", threads: int | None = None,
-                  precision: str = "auto", spinning: bool = True,
+def choose_engine(path, input_shape, *, scale: float = 1 / 255, offset: float = 0.0, device: str = "auto",
+                  threads: int | None = None, precision: str = "auto", spinning: bool = True,
                   on_notice: Callable[[str], None] | None = None):
     """``engine=auto``: the fastest installed engine for this model file and CPU (cached probe)."""
     first = open_engine(path, "onnxruntime", device=device, threads=threads, spinning=spinning)
@@ -216,7 +218,7 @@ def choose_engine(path, input_shape, *, device: str = "auto", threads: int | Non
     if cached and cached.get("engine") in engines:
         chosen, figures, source = cached["engine"], cached["figures"], "cached probe"
     else:
-        figures = probe(engines, input_shape)
+        figures = probe(engines, input_shape, scale=scale, offset=offset)
         chosen, source = pick(figures, precision), "probe"
         _write_cache(key, {"engine": chosen, "figures": figures, "time": time.time()})
     eng = engines[chosen]

@@ -142,7 +142,8 @@ class OnnxModel:
         self.max_pixels = int(max_pixels)
         self._load_meta()  # first: a lying or corrupt file fails before any engine starts
         if engine == "auto":
-            self._engine = engines.choose_engine(p, self.input_shape, device=device, threads=threads,
+            self._engine = engines.choose_engine(p, self.input_shape, scale=float(self.scale),
+                                                 offset=float(self.offset), device=device, threads=threads,
                                                  precision=precision, spinning=spinning, on_notice=on_notice)
         else:
             self._engine = engines.open_engine(p, engine, device=device, threads=threads, precision=precision,

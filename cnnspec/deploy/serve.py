@@ -202,6 +202,7 @@ def create_app(model: OnnxModel, max_body: Optional[int] = None, *, limits: Opti
     from contextlib import asynccontextmanager
 
     from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse
 
     limits = limits or ServerLimits()
     if max_body is not None:
@@ -243,7 +244,8 @@ def create_app(model: OnnxModel, max_body: Optional[int] = None, *, limits: Opti
                                   "image/png, image/jpeg or application/json")
         raw, names = await _read_inputs(request, work, is_json, is_image)
         probs = await work.infer(raw)
-        return _answer(model, probs, top, names)
+        # A JSONResponse directly: FastAPI's jsonable_encoder costs ~0.3 ms per answer here.
+        return JSONResponse(_answer(model, probs, top, names))
 
     return app
 
