@@ -258,7 +258,7 @@ def test_divergence_stops_records_and_exits_1(tmp_path):
     p = cli("train", TINY, "--out", run, "--limit", "100", "--epochs", "3", "--learning-rate", "1e30", "--quiet")
     assert p.returncode == 1, p.stderr
     msg = one_error(p)
-    assert "diverged" in msg and "nan" in msg.lower() or "inf" in msg.lower()
+    assert "diverged" in msg and ("nan" in msg.lower() or "inf" in msg.lower())
     info = run_json(run)
     assert info["status"] == "diverged" and "loss became" in info["reason"]
     assert not (run / "metrics.json").exists() and not (run / "state.json").exists()
