@@ -250,6 +250,22 @@ def test_sigterm_during_final_evaluation_recorded(tmp_path):
     assert not (run / "metrics.json").exists()
 
 
+def test_sigterm_during_evaluate_command_is_one_line(finished, tmp_path):
+    run, _ = finished
+    data = npz(tmp_path / "d.npz", n_train=10, n_test=20000)
+    proc = popen("evaluate", run, "--data", f"npz:{data}")
+    try:  # the lock file names the process once it is inside the command
+        wait_for(lambda: (run / ".cnnspec-lock").read_text().strip() == str(proc.pid), proc)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and [ln for ln in err.splitlines() if ln.startswith("error:")] == [
+        "error: interrupted"], err
+    assert not (run / "eval_d.json").exists()
+
+
 # ----------------------------------------------------------------------------------------------
 # failures and divergence are recorded
 # ----------------------------------------------------------------------------------------------

@@ -91,4 +91,6 @@ def main(argv: list[str] | None = None) -> None:
             raise
         _error(f"internal error: {type(exc).__name__}: {_one_line(exc)} (set CNNSPEC_DEBUG=1 for the traceback)")
         sys.exit(3)
+    if rv == 130:  # typer turns KeyboardInterrupt (Ctrl-C, SIGTERM) into a silent exit 130
+        _error("interrupted")
     sys.exit(rv if isinstance(rv, int) else 0)

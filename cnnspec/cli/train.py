@@ -187,8 +187,10 @@ def evaluate_cmd(
 ) -> int:
     """Test-split metrics of a trained model: accuracy, per-class precision/recall/F1, confusion matrix."""
     from cnnspec.keras.evaluate import evaluate_to_file
+    from cnnspec.keras.stopping import StopSignals
 
-    m, path = evaluate_to_file(target, data, data_path, limit, output)
+    with StopSignals():  # SIGTERM ends like Ctrl-C: one line, exit 130, nothing half-written
+        m, path = evaluate_to_file(target, data, data_path, limit, output)
     if m.get("warning"):
         err_console.print(f"warning: {m['warning']}")
     if json_out:
