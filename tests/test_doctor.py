@@ -92,6 +92,17 @@ def test_learning_rate_100x_too_high(run_cli, tmp_path, which):
     assert "too high" in checks["update_ratio"]["advice"]
     # what is measured before any step is unaffected
     assert checks["initial_loss"]["status"] == "pass" and checks["final_activation"]["status"] == "pass"
+    if which == "table6":
+        assert checks["gradients"]["status"] == "warn" and "vanishing" in checks["gradients"]["advice"]
+        assert checks["overfit_small"]["status"] == "warn"
+
+
+def test_learning_rate_far_too_low(run_cli, tmp_path):
+    s = spec(tmp_path)
+    s.write_text(s.read_text().replace("{name: adam, learning_rate: 0.001}", "{name: sgd, learning_rate: 1.0e-7}"))
+    code, checks = doctor(run_cli, s, "--data", "sample")
+    assert checks["update_ratio"]["status"] == "warn" and "too low" in checks["update_ratio"]["advice"]
+    assert checks["overfit_small"]["status"] == "warn"
 
 
 def test_all_zero_input_scale(run_cli, tmp_path):
@@ -118,12 +129,15 @@ def _npz(path: Path, *, dup: int = 0, imbalance: bool = False, raw_labels_max: i
 
 def test_data_checks_through_the_cli(run_cli, tmp_path):
     npz = _npz(tmp_path / "d.npz", dup=3, imbalance=True)
-    s = tmp_path / "raw.yaml"
-    s.write_text(spec(tmp_path).read_text() + "  scale: 1.0\n")
+    s = tmp_path / "raw.yaml"  # raw 0..255 pixels into a tanh layer
+    text = spec(tmp_path).read_text().replace("units: 32, activation: relu", "units: 32, activation: tanh")
+    s.write_text(text + "  scale: 1.0\n")
     code, checks = doctor(run_cli, s, "--data", f"npz:{npz}")
     assert checks["duplicates"]["status"] == "warn" and checks["duplicates"]["value"].startswith("3 of 40")
     assert checks["class_balance"]["status"] == "warn"
     assert checks["input_scaling"]["status"] == "warn" and "raw pixel" in checks["input_scaling"]["advice"]
+    assert checks["saturation"]["status"] == "warn" and "dense" in checks["saturation"]["advice"]
+    assert checks["initial_loss"]["status"] == "warn"
 
 
 def test_labels_beyond_units_is_a_failed_check(run_cli, tmp_path):
@@ -138,8 +152,8 @@ def test_he_on_the_softmax_layer_is_named(run_cli, tmp_path):
     s = tmp_path / "he.yaml"
     s.write_text(spec(tmp_path).read_text() + "  kernel_initializer: he_normal\n")
     code, checks = doctor(run_cli, s, "--data", "sample")
-    if checks["initial_loss"]["status"] == "warn":
-        assert "glorot_uniform" in checks["initial_loss"]["advice"]
+    assert checks["initial_loss"]["status"] == "warn"  # He on the softmax layer: logits too large at init
+    assert "HeNormal" in checks["initial_loss"]["advice"] and "glorot_uniform" in checks["initial_loss"]["advice"]
 
 
 def test_bad_input_is_one_line(run_cli, tmp_path):
