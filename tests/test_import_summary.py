@@ -296,3 +296,53 @@ def test_cli_pipe_summary_import_check(tmp_path):
     back, orig = json.loads(r.stdout), check(load_spec(ROOT / "specs/table3.yaml"))
     assert [(x["name"], x["type"], x["output_shape"], x["params"]) for x in back["layers"]] == \
         [(y.row.name, y.row.type, list(y.output), y.count.total) for y in orig.rows]
+
+
+# ---------------------------------------------------------------------------------------------- generated
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+
+@st.composite
+def _cnn(draw) -> str:
+    """A random small CNN: convolutions (non-square kernels, strides, padding, bias), pooling,
+    depthwise, separable and transposed convolutions, batch norm, then a Dense head."""
+    rows = []
+    for _ in range(draw(st.integers(1, 6))):
+        kind = draw(st.sampled_from(["conv", "conv", "pool", "bn", "dw", "sep", "tconv"]))
+        if kind == "conv":
+            rows.append({"type": "Conv2D", "filters": draw(st.integers(1, 16)),
+                         "kernel_size": draw(st.sampled_from([1, 2, 3, 5, [1, 3], [3, 1]])),
+                         "strides": draw(st.sampled_from([1, 2])), "padding": draw(st.sampled_from(["valid", "same"])),
+                         "use_bias": draw(st.booleans())})
+        elif kind == "pool":
+            rows.append({"type": draw(st.sampled_from(["MaxPooling2D", "AveragePooling2D"])),
+                         "pool_size": draw(st.sampled_from([2, 3])), "padding": draw(st.sampled_from(["valid", "same"]))})
+        elif kind == "dw":
+            rows.append({"type": "DepthwiseConv2D", "kernel_size": 3, "depth_multiplier": draw(st.integers(1, 3)),
+                         "padding": "same"})
+        elif kind == "sep":
+            rows.append({"type": "SeparableConv2D", "filters": draw(st.integers(1, 8)), "kernel_size": 3,
+                         "padding": draw(st.sampled_from(["valid", "same"]))})
+        elif kind == "tconv":
+            rows.append({"type": "Conv2DTranspose", "filters": draw(st.integers(1, 8)),
+                         "kernel_size": draw(st.sampled_from([2, 3])), "strides": draw(st.sampled_from([1, 2]))})
+        else:
+            rows.append({"type": "BatchNormalization", "center": draw(st.booleans()), "scale": draw(st.booleans())})
+    rows += [{"type": "Flatten"}, {"type": "Dense", "units": draw(st.integers(1, 12)), "use_bias": draw(st.booleans())}]
+    size, ch = draw(st.sampled_from([16, 28, 32])), draw(st.sampled_from([1, 3]))
+    return f"input: [{size}, {size}, {ch}]\nlayers:\n" + "".join(f"  - {json.dumps(r)}\n" for r in rows)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_cnn())
+def test_roundtrip_generated_cnns(text):
+    try:
+        spec = load_spec("generated.yaml", text=text)
+        rep = check(spec)
+    except SpecError:
+        return  # an impossible random network (a size below 1)
+    back = _spec(import_text(_table(spec), "summary.txt", input_shape=spec.input_shape))
+    brep = check(back)
+    assert brep.ok, [m.message("x") for m in brep.mismatches]
+    assert [(r.row.type, r.output, r.count.total, r.count.trainable) for r in brep.rows] == \
+        [(r.row.type, r.output, r.count.total, r.count.trainable) for r in rep.rows]

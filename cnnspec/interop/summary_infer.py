@@ -68,22 +68,37 @@ def _literal_values(info) -> list | None:
     return None
 
 
-def _extended_values(cls: type[Layer], name: str, info, ins: list[Shape], out: Shape) -> list | None:
-    """A wider search when nothing fit: integer options from the shapes' sizes and their divisors
-    (RepeatVector n, GroupNormalization groups), the wrapped layer of Bidirectional/TimeDistributed."""
-    ann = str(info.annotation)
-    default = None if info.is_required() else info.default
-    if name == "layer":
-        return _inner_layers(out)
-    if name in ("kernel_size", "pool_size") and len(ins[0] if ins else ()) == 3:
-        return [((a, b), 5, "") for a in range(1, 8) for b in range(1, 8) if a != b]
-    if "int" not in ann or "bool" in ann or isinstance(default, bool) or name in ("axis", "seed"):
+def _extended_values(cls: type[Layer], name: str, info, ins: list[Shape], out: Shape, widen: str) -> list | None:
+    """A wider search when nothing fit. ``widen="shape"``: non-square kernels and pools, the wrapped
+    layer of Bidirectional/TimeDistributed. ``widen=<option>``: that integer option from the shapes'
+    sizes and their divisors (RepeatVector n, GroupNormalization groups)."""
+    if widen == "shape":
+        if name == "layer":
+            return _inner_layers(out)
+        if name in ("kernel_size", "pool_size") and len(ins[0] if ins else ()) == 3:
+            return [((a, b), 5, "") for a in range(1, 8) for b in range(1, 8) if a != b]
         return None
+    if name != widen:
+        return None
+    default = None if info.is_required() else info.default
     sizes = {d for shape in [out, *ins] for d in shape if d}
     last = out[-1] if out and out[-1] else 1
     sizes |= {d for d in range(1, min(last, 64) + 1) if last % d == 0}
-    vals = ([(default, 0, "")] if default is not None else []) + [(v, 3, "") for v in sorted(sizes)]
-    return _dedupe(vals)
+    return _dedupe(([(default, 0, "")] if default is not None else []) + [(v, 3, "") for v in sorted(sizes)])
+
+
+def _int_options(classes: list[type[Layer]]) -> list[str]:
+    """Integer options a wider search may vary one at a time."""
+    names = []
+    for cls in classes:
+        for name, info in cls.model_fields.items():
+            ann = str(info.annotation)
+            default = None if info.is_required() else info.default
+            if name in Layer.META or name in ("axis", "seed", "filters", "units") or isinstance(default, bool):
+                continue
+            if "int" in ann and "bool" not in ann and "float" not in ann:
+                names.append(name)
+    return list(dict.fromkeys(names))
 
 
 def _inner_layers(out: Shape) -> list:
@@ -177,7 +192,7 @@ def _dedupe(vals: list) -> list:
 
 
 def _tries(cls: type[Layer], ins: list[Shape], out: Shape, params: int, extra_cost: float = 0,
-           given: dict | None = None, wide: bool = False):
+           given: dict | None = None, widen: str | None = None):
     fixed: dict[str, Any] = {}
     notes: list[str] = []
     varying: list[tuple[str, list]] = []
@@ -186,8 +201,8 @@ def _tries(cls: type[Layer], ins: list[Shape], out: Shape, params: int, extra_co
             continue
         vals = [(given[name], 0, "")] if given and name in given else \
             _field_values(cls, name, info, ins, out, params)
-        if wide and not (given and name in given):
-            more = _extended_values(cls, name, info, ins, out) or []
+        if widen and not (given and name in given):
+            more = _extended_values(cls, name, info, ins, out, widen) or []
             vals = _dedupe((vals or []) + more) if more else vals
         if vals is None:
             if info.is_required():
@@ -228,9 +243,11 @@ def explain(classes: list[type[Layer]], ins: list[Shape] | None, out: Shape, par
     """The conventional options that explain the row (``ins`` None: the model input, to infer too;
     ``given``: options the table itself states)."""
     inputs = [(list(ins), 0)] if ins is not None else _input_guesses(classes, out, params or 0)
-    good, partial = _search(classes, inputs, out, params, given, wide=False)
-    if not good:
-        good, wider = _search(classes, inputs, out, params, given, wide=True)
+    good, partial = _search(classes, inputs, out, params, given, None)
+    for widen in ["shape", *_int_options(classes)]:
+        if good:
+            break
+        good, wider = _search(classes, inputs, out, params, given, widen)
         partial = partial or wider
     if good:
         good = [_canonical(t, out, params) for t in good]
@@ -246,10 +263,11 @@ def explain(classes: list[type[Layer]], ins: list[Shape] | None, out: Shape, par
     return None
 
 
-def _search(classes, inputs, out: Shape, params: int | None, given, wide: bool) -> tuple[list, list]:
+def _search(classes, inputs, out: Shape, params: int | None, given, widen: str | None) -> tuple[list, list]:
     """(option sets that explain the row, those that explain part of it), conventional first."""
-    tries = [t for cls in classes for shapes, icost in inputs
-             for t in _tries(cls, shapes, out, params or 0, icost, given, wide)]
+    tries = list(itertools.islice((t for cls in classes for shapes, icost in inputs
+                                   for t in _tries(cls, shapes, out, params or 0, icost, given, widen)),
+                                  MAX_TRIES * 4))
     tries.sort(key=lambda t: t.cost)
     good, partial = [], []
     for t in tries[:MAX_TRIES]:
