@@ -424,7 +424,7 @@ def test_openvino_and_auto_give_the_same_top1_as_onnxruntime(art, model, tmp_pat
     assert auto.engine in ("onnxruntime", "openvino") and len(notes) == 1
     assert notes[0].startswith(f"cnnspec: engine {auto.engine} (probe on ") and "\n" not in notes[0]
     agree = np.mean(auto.predict(art.x_test).argmax(1) == ref.argmax(1))
-    assert agree == 1.0 if auto.precision == "fp32" else agree >= 0.98
+    assert agree == 1.0 if auto.precision == "fp32" else agree >= 0.95
     fp32 = OnnxModel(art.onnx, engine="auto", device="cpu", precision="fp32", on_notice=notes.append)
     assert fp32.precision == "fp32" and (fp32.predict(art.x_test).argmax(1) == ref.argmax(1)).all()
     again = OnnxModel(art.onnx, engine="auto", device="cpu", on_notice=notes.append)

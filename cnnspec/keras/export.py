@@ -285,8 +285,13 @@ def export_model(path: str | Path, output: str | Path, **options) -> dict:
     ``quantize``, ``calibrate``, ``calibration_size``, ``max_accuracy_drop``). The report adds
     ``keras`` (the model file) and ``warning`` (no sidecar).
     """
-    from cnnspec.runs.modelmeta import sidecar_path
+    from cnnspec.runs.files import check_output
+    from cnnspec.runs.modelmeta import resolve_keras_path, sidecar_path
 
+    # Refuse a bad output before the (slow) TensorFlow import.
+    src = resolve_keras_path(path)
+    check_output(output, [src, sidecar_path(src)], what="export")
+    target_for(output)
     model, meta, keras_path = load_keras(path)
     warning = meta.pop("warning", None)
     meta.pop("sidecar", None)
