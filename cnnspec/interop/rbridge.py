@@ -134,40 +134,47 @@ def dataset(name: str = "sample", limit: int | None = None, path: str | None = N
             "class_names": list(ds.class_names), "name": ds.name}
 
 
-def write_inputs(x, path: str) -> str:
-    """Raw inputs as an npz dataset (the same array as train and test split, labels 0), so that
-    ``export_model(data="npz:PATH")`` checks parity on them."""
+def write_npz(path: str, x_train, y_train, x_test=None, y_test=None, class_names=None) -> str:
+    """Arrays from R as an npz dataset (the layout ``load_dataset("npz:PATH")`` reads), written
+    atomically; without a test split the training arrays serve as one."""
     import io
 
     import numpy as np
 
     from cnnspec.runs.files import atomic_bytes
 
-    x = np.asarray(x, dtype="float32")
-    buf = io.BytesIO()
-    zeros = np.zeros(len(x), dtype="int64")
-    np.savez(buf, x_train=x, y_train=zeros, x_test=x, y_test=zeros)
-    atomic_bytes(path, buf.getvalue())
-    return str(path)
-
-
-def train_arrays(path: str, x, y, test_x, test_y, class_names=None, data_file: str = "", **kw) -> dict:
-    """Train a recorded run on R arrays: write them to ``data_file`` (npz, atomically) and run
-    :func:`cnnspec.keras.training.train` on it (``kw``: out, epochs, batch_size, seed, ...)."""
-    import io
-
-    import numpy as np
-
-    from cnnspec.keras.training import train
-    from cnnspec.runs.files import atomic_bytes
-
-    arrays = {"x_train": np.asarray(x), "y_train": np.asarray(y).astype("int64").reshape(-1),
-              "x_test": np.asarray(test_x), "y_test": np.asarray(test_y).astype("int64").reshape(-1)}
+    x_train = np.asarray(x_train)
+    y_train = np.asarray(y_train).astype("int64").reshape(-1)
+    arrays = {"x_train": x_train, "y_train": y_train,
+              "x_test": x_train if x_test is None else np.asarray(x_test),
+              "y_test": y_train if y_test is None else np.asarray(y_test).astype("int64").reshape(-1)}
     if class_names is not None:
         arrays["class_names"] = np.asarray([str(c) for c in class_names])
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    atomic_bytes(data_file, buf.getvalue())
+    atomic_bytes(path, buf.getvalue())
+    return str(path)
+
+
+def write_inputs(x, path: str) -> str:
+    """Raw inputs as an npz dataset (labels 0), so that ``export_model(data="npz:PATH")`` checks
+    parity on them."""
+    import numpy as np
+
+    x = np.asarray(x, dtype="float32")
+    return write_npz(path, x, np.zeros(len(x), dtype="int64"))
+
+
+def train_arrays(path: str, x, y, test_x, test_y, class_names=None, data_file: str = "", val_x=None,
+                 val_y=None, val_file: str = "", **kw) -> dict:
+    """Train a recorded run on R arrays: write them to ``data_file`` (and the validation arrays,
+    if any, to ``val_file``: the run's ``validation``) and run :func:`cnnspec.keras.training.train`
+    on them (``kw``: out, epochs, batch_size, seed, ...)."""
+    from cnnspec.keras.training import train
+
+    write_npz(data_file, x, y, test_x, test_y, class_names)
+    if val_x is not None:
+        kw["validation"] = "npz:" + write_npz(val_file, val_x, val_y, class_names=class_names)
     return train(path, data="npz", data_path=data_file, **kw)
 
 

@@ -9,15 +9,18 @@
 #'
 #' `data` is a dataset name (`"sample"`, the 500 Fashion-MNIST images shipped with cnnspec;
 #' `"fashion_mnist"`, `"mnist"`, `"cifar10"`, `"digits"`, ...; see the cnnspec documentation) or R
-#' arrays: `list(x, y)` for training plus `test_data = list(x, y)` to report test metrics on. Labels
-#' follow [cnnspec_labels] (a factor's levels become the run's class names). Arrays are written to
-#' an `.npz` file in R's temporary directory (`data_file`), which the run's config.json records.
+#' arrays: `list(x, y)` for training plus `test_data = list(x, y)` to report test metrics on, and
+#' optionally `validation_data = list(x, y)` to validate on (instead of a `validation_split`).
+#' Labels follow [cnnspec_labels] (a factor's levels become the run's class names). Arrays are
+#' written to `.npz` files in R's temporary directory (`data_file`), which the run's config.json
+#' records.
 #'
 #' @param path A spec file (`"FILE#VARIANT"` picks a variant).
 #' @param data A dataset name, or `list(x, y)` of R arrays.
 #' @param epochs,batch_size,limit Whole numbers; `NULL`: the spec's (`limit`: all images).
 #' @param out The run directory to create.
 #' @param test_data With array `data`: `list(x, y)`, the test split.
+#' @param validation_data With array `data`: `list(x, y)` to validate on after each epoch.
 #' @param optimizer,learning_rate,validation_split,seed Override the spec's `train:` section.
 #' @param label_base `NULL` (automatic), 0 or 1: how integer labels count (see [cnnspec_labels]).
 #' @param data_file With array `data`: where to write them (an `.npz` file).
@@ -44,7 +47,8 @@
 #' run <- cnnspec_train(spec, data = "fashion_mnist")
 #' }
 cnnspec_train <- function(path, data = "sample", epochs = NULL, batch_size = NULL, out = tempfile("cnnspec-run-"),
-                          limit = NULL, test_data = NULL, optimizer = NULL, learning_rate = NULL,
+                          limit = NULL, test_data = NULL, validation_data = NULL, optimizer = NULL,
+                          learning_rate = NULL,
                           validation_split = NULL, seed = NULL, label_base = NULL,
                           data_file = tempfile("cnnspec-data-", fileext = ".npz"), ...) {
   if (!is.character(path) || length(path) != 1) cnnspec_stop("path must be one spec file name")
@@ -57,15 +61,16 @@ cnnspec_train <- function(path, data = "sample", epochs = NULL, batch_size = NUL
                 seed = as_int_or_null(seed, "seed"))
   flags <- c(flags[!vapply(flags, is.null, TRUE)], list(...))
   ret <- if (is.character(data) && length(data) == 1) {
-    if (!is.null(test_data)) cnnspec_stop("test_data goes with array data (data = list(x, y)), not a dataset name")
+    if (!is.null(test_data) || !is.null(validation_data))
+      cnnspec_stop("test_data and validation_data go with array data (data = list(x, y)), not a dataset name")
     do.call(py_call, c(list("cnnspec.keras.training", "train", path, data = data), flags))
   } else {
-    train_on_arrays(path, data, test_data, label_base, data_file, flags)
+    train_on_arrays(path, data, test_data, validation_data, label_base, data_file, flags)
   }
   cnnspec_run(rb_call("run_dir", ret))
 }
 
-train_on_arrays <- function(path, data, test_data, label_base, data_file, flags) {
+train_on_arrays <- function(path, data, test_data, validation_data, label_base, data_file, flags) {
   if (!is.list(data) || length(data) != 2)
     cnnspec_stop("data must be a dataset name or list(x, y) of R arrays, got ", class(data)[1])
   if (!is.list(test_data) || length(test_data) != 2)
@@ -74,9 +79,18 @@ train_on_arrays <- function(path, data, test_data, label_base, data_file, flags)
   tr <- cnnspec_class_ids(data[[2]], k, label_base = label_base, what = "data y")
   te <- cnnspec_class_ids(test_data[[2]], k, class_names = tr$class_names, label_base = label_base,
                           what = "test_data y")
+  val <- list()
+  if (!is.null(validation_data)) {
+    if (!is.list(validation_data) || length(validation_data) != 2)
+      cnnspec_stop("validation_data must be list(x, y), got ", class(validation_data)[1])
+    va <- cnnspec_class_ids(validation_data[[2]], k, class_names = tr$class_names, label_base = label_base,
+                            what = "validation_data y")
+    val <- list(val_x = as_np(validation_data[[1]], "validation_data x"), val_y = as_ids(va$ids),
+                val_file = sub("\\.npz$", "-validation.npz", data_file))
+  }
   do.call(rb_call, c(list("train_arrays", path, as_np(data[[1]], "data x"), as_ids(tr$ids),
                           as_np(test_data[[1]], "test_data x"), as_ids(te$ids),
-                          class_names = tr$class_names, data_file = data_file), flags))
+                          class_names = tr$class_names, data_file = data_file), val, flags))
 }
 
 #' A training run read back into R

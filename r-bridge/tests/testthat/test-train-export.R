@@ -43,6 +43,12 @@ test_that("train on R arrays: factor labels become the run's class names", {
   expect_equal(run$metrics$n, 10)
   expect_equal(levels(predict(cnnspec_load(run$run_dir), x[1:2, , ], type = "class")), lv)
   expect_error(cnnspec_train(spec("table3.yaml"), data = list(x, y)), "test_data", class = "cnnspec_error")
+  # validation_data = list(x, y) for a run on arrays: the history has validation columns
+  run <- cnnspec_train(spec("table3.yaml"), data = list(x[1:30, , ], y[1:30]), test_data = list(x[31:40, , ], y[31:40]),
+                       validation_data = list(x[31:35, , ], y[31:35]), epochs = 1, batch_size = 10,
+                       out = tempfile("run-"))
+  expect_true(all(c("val_loss", "val_accuracy") %in% names(run$history)))
+  expect_match(jsonlite::fromJSON(file.path(run$run_dir, "config.json"))$train$validation, "^npz:.*-validation\\.npz$")
 })
 
 test_that("train/export/predict/load give one-line errors on bad input", {
