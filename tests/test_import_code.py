@@ -217,3 +217,22 @@ pred = model(x_new)
     assert [r[0] for r in rows] == ["Conv2D", "MaxPooling2D", "Flatten", "Dense"]
     assert dict(spec.train) == {"optimizer": {"name": "sgd", "learning_rate": 0.01, "momentum": 0.9},
                                 "loss": "categorical_crossentropy", "metrics": ["accuracy"]}
+
+
+def test_wrapped_layers_are_nested_rows():
+    r_text = ("model <- keras_model_sequential(input_shape = c(100)) %>%\n"
+              "  layer_embedding(input_dim = 2000, output_dim = 32) %>%\n"
+              "  bidirectional(layer_lstm(units = 16, return_sequences = TRUE)) %>%\n"
+              "  layer_bidirectional(layer = layer_gru(units = 8)) %>%\n  layer_dense(1)\n")
+    _, rows = _rows(r_text, "bi.R")
+    def inner(row):
+        layer = row[3]["layer"]
+        return layer.keras_class, layer.options()
+
+    assert inner(rows[1]) == ("LSTM", {"units": 16, "return_sequences": True})
+    assert inner(rows[2]) == ("GRU", {"units": 8})
+    py = ("import keras\nfrom keras import layers\nmodel = keras.Sequential([keras.Input((10, 5)),\n"
+          "    layers.Bidirectional(layers.LSTM(8, return_sequences=True)), layers.TimeDistributed(layers.Dense(3))])\n")
+    spec, rows = _rows(py, "bi.py")
+    assert inner(rows[1]) == ("Dense", {"units": 3})
+    assert check(spec).total == 2 * (4 * (5 * 8 + 8 * 8 + 8)) + 16 * 3 + 3

@@ -35,12 +35,22 @@ layers:
   - {type: Dropout, rate: 0.5}
   - {type: Dense, units: 3, activation: softmax}
 """
-CASES = {"table6": ROOT / "specs/table6.yaml", "table3_2": ROOT / "specs/table3_2.yaml", "graph": GRAPH}
+RNN = """
+input: [20]
+layers:
+  - {type: Embedding, input_dim: 500, output_dim: 8}
+  - {type: Bidirectional, layer: {type: LSTM, units: 6, return_sequences: true}}
+  - {type: TimeDistributed, layer: {type: Dense, units: 4}}
+  - {type: GRU, units: 5}
+  - {type: Dense, units: 2, activation: softmax}
+"""
+CASES = {"table6": ROOT / "specs/table6.yaml", "table3_2": ROOT / "specs/table3_2.yaml", "graph": GRAPH,
+         "rnn": RNN}
 
 
 def _spec(case: str):
     src = CASES[case]
-    return load_spec(src) if isinstance(src, Path) else load_spec("graph.yaml", text=src)
+    return load_spec(src) if isinstance(src, Path) else load_spec(f"{case}.yaml", text=src)
 
 
 def _model(spec):

@@ -205,6 +205,11 @@ class RowBuilder:
         if isinstance(value, Opaque):
             raise self.err(f"{label}: argument '{arg}' is not a literal ({value.what}); write the value "
                            "(cnnspec import reads the code, it does not run it)", line)
+        if isinstance(value, PendingLayer) and not value.used:  # Bidirectional(LSTM(64)): a nested row
+            value.used = True
+            nested = {renamed_option(value.cls, k): self.literal(v, k, value.label, ln)
+                      for k, (v, ln) in value.args.items()}
+            return {"type": value.cls.keras_class, **nested}
         if isinstance(value, (ImportedModel, Tensor, PendingLayer, Function)):
             raise self.err(f"{label}: argument '{arg}' must be a literal value, got a model or layer", line)
         if isinstance(value, list):

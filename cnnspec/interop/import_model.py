@@ -198,7 +198,7 @@ class _Reader:
             self.output(m, cfg)
         if self.dropped:
             m.notes.append("settings cnnspec does not model, dropped (they change no shape or count; the counts "
-                           "are checked against the file's weights): " + ", ".join(self.dropped))
+                           "are checked against the file's weights): " + ", ".join(dict.fromkeys(self.dropped)))
         return m
 
     def layer(self, m: ImportedModel, layer: dict, i: int, prev: str, sequential: bool) -> ImportedRow | None:
