@@ -163,6 +163,20 @@ def test_bad_input_is_one_line(run_cli, tmp_path):
     assert code == 2 and "unknown dataset" in err
 
 
+def test_deep_relu_stack_without_he_through_the_cli(run_cli, tmp_path):
+    """16 ReLU Dense layers of width 16 with Keras's default Glorot: each halves the signal's variance."""
+    rows = "".join("  - {type: Dense, units: 16, activation: relu}\n" for _ in range(16))
+    s = tmp_path / "deep.yaml"
+    s.write_text("name: deep\ninput: [28, 28, 1]\nlayers:\n  - {type: Flatten}\n" + rows
+                 + "  - {type: Dense, units: 10, activation: softmax}\n")
+    code, checks = doctor(run_cli, s, "--data", "sample", "--limit", "300")
+    assert checks["initialisation"]["status"] == "warn" and "he_normal" in checks["initialisation"]["advice"]
+    assert checks["initialisation"]["detail"]["std_factor_vs_he"] < 0.01
+    s.write_text(s.read_text() + "train: {kernel_initializer: he_normal}\n")
+    code, checks = doctor(run_cli, s, "--data", "sample", "--limit", "300")
+    assert checks["initialisation"]["status"] == "pass"
+
+
 @pytest.mark.parametrize("rule", ["glorot_deep", "zeros"])
 def test_initialisation_rule(tmp_path, rule):
     from cnnspec.keras.doctor import initialisation
