@@ -28,6 +28,7 @@ def import_summary(text: str, file: str, input_shape: Shape | None = None) -> Im
 
 
 def _cut(text: str) -> tuple[str, bool]:
+    """(text without a trailing '…', whether it was cut)."""
     for c in _CUT:
         if text.endswith(c):
             return text[: -len(c)], True
@@ -35,6 +36,8 @@ def _cut(text: str) -> tuple[str, bool]:
 
 
 class _Builder:
+    """Turns the printed rows into imported rows, one at a time, following shapes and connections."""
+
     def __init__(self, printed: Printed, file: str, input_shape: Shape | None) -> None:
         self.p = printed
         self.file = file
@@ -56,17 +59,15 @@ class _Builder:
         for r in self.p.rows:
             name, classes, printed_type, given = self.layer_of(r)
             shape = self.shape_of(r)
-            if printed_type not in _INPUT_TYPES:
-                params = self.params_of(r)
             if printed_type in _INPUT_TYPES:
-                if m.input_shape is not None and m.rows:
+                if INPUT in self.names.values():
                     raise self.err("a second model input: cnnspec specs have one input", r.line)
                 m.input_shape = m.input_shape or shape
                 self.names[name] = INPUT
                 self.shapes[INPUT] = m.input_shape
                 continue
             inputs = self.inputs_of(r, prev) if self.p.graph else [prev]
-            row = self.row(r, name, classes, inputs, shape, params, given)
+            row = self.row(r, name, classes, inputs, shape, self.params_of(r), given)
             prev = row.name
         if not m.rows:
             raise self.err("the summary has no layers besides the input", None)
@@ -155,8 +156,8 @@ class _Builder:
         ref = re.sub(r"\[\d*$", "", ref)
         if not cut and ref in self.names:
             return self.names[ref]
-        if ref == INPUT and not self.model.rows or ref == INPUT and INPUT not in self.names.values():
-            return INPUT  # cnnspec's own table names the model input 'input
+        if ref == INPUT:
+            return INPUT  # cnnspec's own table calls the model input 'input'
         hits = [k for k in self.names if k.startswith(ref)] if cut else []
         if hits:
             return self.names[hits[-1]]
