@@ -346,3 +346,62 @@ def test_roundtrip_generated_cnns(text):
     assert brep.ok, [m.message("x") for m in brep.mismatches]
     assert [(r.row.type, r.output, r.count.total, r.count.trainable) for r in brep.rows] == \
         [(r.row.type, r.output, r.count.total, r.count.trainable) for r in rep.rows]
+
+
+#: tf.keras 2.13-2.15's layout: names and "Connected to" entries wrapped at the column width, even
+#: inside an index ('...[0][' then '0]').
+TF215 = """\
+Model: "model"
+__________________________________________________________________________________________________
+ Layer (type)                Output Shape                 Param #   Connected to                  
+==================================================================================================
+ input_1 (InputLayer)        [(None, 32, 32, 3)]          0         []                            
+                                                                                                  
+ conv2d (Conv2D)             (None, 32, 32, 16)           448       ['input_1[0][0]']             
+                                                                                                  
+ batch_normalization (Batch  (None, 32, 32, 16)           64        ['conv2d[0][0]']              
+ Normalization)                                                                                   
+                                                                                                  
+ add (Add)                   (None, 32, 32, 16)           0         ['batch_normalization[0][0]', 
+                                                                     'conv2d[0][0]']              
+                                                                                                  
+ global_average_pooling2d (  (None, 16)                   0         ['add[0][0]']                 
+ GlobalAveragePooling2D)                                                                          
+                                                                                                  
+ dense (Dense)               (None, 10)                   170       ['global_average_pooling2d[0][
+                                                                    0]']                          
+                                                                                                  
+==================================================================================================
+Total params: 682 (2.66 KB)
+Trainable params: 650 (2.54 KB)
+Non-trainable params: 32 (128.00 Byte)
+__________________________________________________________________________________________________
+"""
+#: Keras 3's table drawn with ASCII characters (a console without Unicode, as R on some Windows setups).
+ASCII = """\
+Model: "sequential"
++---------------------------------+---------------------------+------------+
+| Layer (type)                    | Output Shape              |    Param # |
++=================================+===========================+============+
+| conv2d (Conv2D)                 | (None, 26, 26, 32)        |        320 |
++---------------------------------+---------------------------+------------+
+| max_pooling2d (MaxPooling2D)    | (None, 13, 13, 32)        |          0 |
++---------------------------------+---------------------------+------------+
+| flatten (Flatten)               | (None, 5408)              |          0 |
++---------------------------------+---------------------------+------------+
+| dense (Dense)                   | (None, 10)                |     54,090 |
++---------------------------------+---------------------------+------------+
+ Total params: 54,410 (212.54 KB)
+ Trainable params: 54,410 (212.54 KB)
+ Non-trainable params: 0 (0.00 B)
+"""
+
+
+@pytest.mark.parametrize("text,types,total", [
+    (TF215, ["Conv2D", "BatchNormalization", "Add", "GlobalAveragePooling2D", "Dense"], 682),
+    (ASCII, ["Conv2D", "MaxPooling2D", "Flatten", "Dense"], 54410),
+])
+def test_summary_layouts(text, types, total):
+    spec = _spec(import_text(text, "s.txt"))
+    rep = check(spec)
+    assert [r.type for r in spec.rows] == types and rep.total == total and rep.ok

@@ -144,7 +144,11 @@ class _Builder:
         if text in ("", "-"):
             return [prev]
         refs = []
-        for part in re.split(r"[,\s]+", text.replace("'", "").replace('"', "").strip("[]")):
+        if "'" in text or '"' in text:  # Keras 2.13+: ['a[0][0]', 'b[0][0]'], wrapped anywhere, even mid-name
+            parts = re.findall(r"""['"]([^'"]+)['"]""", re.sub(r"\s+", "", text))
+        else:  # Keras 2: one entry a line; cnnspec: "a, b"
+            parts = re.split(r"[,\s]+", text.strip("[]"))
+        for part in parts:
             part = re.sub(r"(\[\d+\])+", "", part.strip("[]"))
             if part:
                 refs.append(self.resolve(part, r))
