@@ -236,3 +236,15 @@ def test_wrapped_layers_are_nested_rows():
     spec, rows = _rows(py, "bi.py")
     assert inner(rows[1]) == ("Dense", {"units": 3})
     assert check(spec).total == 2 * (4 * (5 * 8 + 8 * 8 + 8)) + 16 * 3 + 3
+
+
+def test_names_built_from_strings():
+    py = ("import keras\ninputs = keras.Input((8, 8, 3))\nx = inputs\nfor i in range(2):\n"
+          "    x = keras.layers.Conv2D(4 * (i + 1), 3, name=f\"block{i + 1}_conv\")(x)\n"
+          "x = keras.layers.Flatten(name='flat_' + str(2))(x)\nmodel = keras.Model(inputs, x)\n")
+    _, rows = _rows(py, "n.py")
+    assert [r[1] for r in rows] == ["block1_conv", "block2_conv", "flat_2"]
+    r = ("model <- keras_model_sequential(input_shape = c(4))\nfor (i in 1:2) model |> layer_dense(8, name = "
+         "paste0(\"dense_\", i))\nmodel |> layer_dense(2, name = paste(\"out\", \"layer\", sep = \"_\"))\n")
+    _, rows = _rows(r, "n.R")
+    assert [x[1] for x in rows] == ["dense_1", "dense_2", "out_layer"]

@@ -238,7 +238,26 @@ class PyImporter(PyCalls, RowBuilder):
             return self.call(node, env)
         if isinstance(node, ast.Attribute):
             return self.attribute(node, env)
+        if isinstance(node, ast.JoinedStr):
+            return self.fstring(node, env)
         return Opaque(f"a {type(node).__name__} expression")
+
+    def fstring(self, node: ast.JoinedStr, env: Scope) -> Any:
+        """An f-string of literals (``f"block{i}_conv"``)."""
+        out = []
+        for part in node.values:
+            if isinstance(part, ast.Constant):
+                out.append(str(part.value))
+                continue
+            v = self.eval(part.value, env)
+            spec = self.eval(part.format_spec, env) if part.format_spec is not None else ""
+            if isinstance(v, Opaque) or not isinstance(v, (int, float, str)) or not isinstance(spec, str):
+                return Opaque("an f-string of values not known in the file")
+            try:
+                out.append(format(v, spec))
+            except (ValueError, TypeError):
+                return Opaque("an f-string with a format it cannot apply")
+        return "".join(out)
 
     def binop(self, op: str | None, a: Any, b: Any) -> Any:
         """Arithmetic on literals."""

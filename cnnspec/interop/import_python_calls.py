@@ -196,8 +196,12 @@ class PyCalls:
         if last == "range" and pos and all(isinstance(p, int) and not isinstance(p, bool) for p in pos):
             r = range(*pos)
             return list(r) if len(r) <= 10_000 else Opaque("a long range")
-        if last in _PASS and len(pos) == 1 and not isinstance(pos[0], Opaque):
-            return pos[0]
+        if last in _PASS and len(pos) == 1 and not isinstance(pos[0], Opaque) and name == last:
+            try:  # int("3"), str(3), tuple([28, 28]) on literals, as Python computes them
+                v = {"int": int, "float": float, "str": str, "tuple": list, "list": list}[last](pos[0])
+            except (TypeError, ValueError):
+                return Opaque(f"{last}() of a value it cannot convert")
+            return v
         if kind is None or (kind == "optimizers" and not last[:1].isupper()):
             return NotImplemented
         if kind == "datasets":

@@ -27,6 +27,11 @@ _META_ARGS = ("name", "trainable", "input_shape", "batch_input_shape", "batch_sh
               "input_length", "dtype", "batch_size")
 
 
+def _r_str(text: str) -> str:
+    """R prints whole numbers without a decimal point: paste0("x", 2) is "x2"."""
+    return text[:-2] if text.endswith(".0") and text[:-2].lstrip("-").isdigit() else text
+
+
 def _camel(name: str) -> str:
     return "".join(p[:1].upper() + p[1:] for p in name.split("_"))
 
@@ -51,6 +56,8 @@ class RCalls:
             return {n: v for n, v, _ in args} if args and all(n for n, _, _ in args) else values
         if fn in _PASS:
             return values[0] if len(values) == 1 else values
+        if fn in ("paste", "paste0"):
+            return self.paste(fn, args)
         cls = layer_class(fn, r=True)
         if cls is not None:
             return self.layer(cls, fn, args, line)
@@ -71,6 +78,16 @@ class RCalls:
         if fn.startswith("layer_"):
             raise self.unknown_layer(fn, line)
         return self._unknown_call(fn, args, line)
+
+    def paste(self, fn: str, args: list) -> Any:
+        """``paste0("conv_", i)`` of literals (layer names built in loops and functions)."""
+        named = {n: v for n, v, _ in args if n}
+        parts = [v for n, v, _ in args if not n]
+        if any(isinstance(v, (Opaque, dict)) or isinstance(v, list) and len(v) != 1 for v in parts):
+            return Opaque(f"{fn}() of values not known in the file")
+        sep = named.get("sep", " " if fn == "paste" else "")
+        text = [str(v[0] if isinstance(v, list) else v) for v in parts]
+        return sep.join(_r_str(t) for t in text) if isinstance(sep, str) else Opaque(f"{fn}() with an unknown sep")
 
     # -- model constructors --------------------------------------------------------------------------
     def constructor(self, fn: str, args: list, line: int) -> Any:
