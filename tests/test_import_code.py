@@ -248,3 +248,37 @@ def test_names_built_from_strings():
          "paste0(\"dense_\", i))\nmodel |> layer_dense(2, name = paste(\"out\", \"layer\", sep = \"_\"))\n")
     _, rows = _rows(r, "n.R")
     assert [x[1] for x in rows] == ["dense_1", "dense_2", "out_layer"]
+
+
+TF_QUICKSTART = """
+import tensorflow as tf
+mnist = tf.keras.datasets.mnist
+(x_train, y_train), (x_test, y_test) = mnist.load_data()
+x_train, x_test = x_train / 255.0, x_test / 255.0
+model = tf.keras.models.Sequential([
+  tf.keras.layers.Flatten(input_shape=(28, 28)),
+  tf.keras.layers.Dense(128, activation='relu'),
+  tf.keras.layers.Dropout(0.2),
+  tf.keras.layers.Dense(10)
+])
+predictions = model(x_train[:1]).numpy()
+loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+model.compile(optimizer='adam', loss=loss_fn, metrics=['accuracy'])
+model.fit(x_train, y_train, epochs=5)
+probability_model = tf.keras.Sequential([
+  model,
+  tf.keras.layers.Softmax()
+])
+"""
+
+
+def test_tensorflow_quickstart_shape():
+    """The TensorFlow beginner quickstart's code: the model called on data and wrapped in another
+    Sequential afterwards; the wrapper is refused only when it is the model the file defines."""
+    spec, rows = _rows(TF_QUICKSTART, "quickstart.py")
+    assert [r[0] for r in rows] == ["Flatten", "Dense", "Dropout", "Dense"] and spec.input_shape == (28, 28)
+    assert dict(spec.train) == {"dataset": "mnist", "epochs": 5, "optimizer": "adam",
+                                "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}
+    with pytest.raises(SpecError) as ei:
+        import_text(TF_QUICKSTART.replace("probability_model = ", "model = "), "q.py")
+    assert ei.value.line == 16 and "nested in a Sequential" in str(ei.value)

@@ -128,6 +128,14 @@ class ModuleRef(Opaque):
     path: str = ""
 
 
+@dataclass
+class Unsupported(Opaque):
+    """A model the code builds that cnnspec cannot represent (a model nested in a Sequential):
+    an error only if it is the model the file defines."""
+
+    line: int = 0
+
+
 class Function:
     """A function defined in the imported code, called statically by the interpreter."""
 
@@ -222,7 +230,7 @@ class RowBuilder:
 
     def note_model(self, var: str | None, value: Any) -> None:
         """Remember a model the code builds (the one named `model` wins)."""
-        if isinstance(value, ImportedModel) and all(value is not m for _, m in self.models):
+        if isinstance(value, (ImportedModel, Unsupported)) and all(value is not m for _, m in self.models):
             self.models.append((var, value))
 
     def _shape_arg(self, model: ImportedModel, cls: type[Layer], key: str, value: Any, label: str,
@@ -282,7 +290,11 @@ class RowBuilder:
 
     def result(self) -> ImportedModel:
         """The model the file defines, with its train section, or a one-line error."""
-        built = [(v, m) for v, m in self.models if m.rows]
+        built = [(v, m) for v, m in self.models if isinstance(m, Unsupported) or m.rows]
+        chosen = ([m for v, m in built if v == "model"] or [m for _, m in built])[-1:]
+        if chosen and isinstance(chosen[0], Unsupported):
+            raise self.err(chosen[0].what, chosen[0].line)
+        built = [(v, m) for v, m in built if not isinstance(m, Unsupported)]
         if not built:
             raise self.err("no Keras model found: expected keras_model_sequential() |> layer_...() (R) or "
                            "keras.Sequential([...]) / model.add(...) / keras.Model(inputs, outputs) (Python)", None)

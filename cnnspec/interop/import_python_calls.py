@@ -8,8 +8,8 @@ import re
 from typing import Any
 
 from cnnspec.interop.import_common import (
-    PY_NAMES, ImportedModel, ModuleRef, Opaque, PendingLayer, Tensor, as_shape, layer_class, next_name,
-    positional)
+    PY_NAMES, ImportedModel, ModuleRef, Opaque, PendingLayer, Tensor, Unsupported, as_shape, layer_class,
+    next_name, positional)
 from cnnspec.interop.import_train import TrainRecorder, loss_value, optimizer_value, snake
 from cnnspec.spec.loader import INPUT
 from cnnspec.util import suggest
@@ -66,15 +66,15 @@ class PyCalls:
             return node.attr
         if re.fullmatch(r"(?:\w+\.)*losses\.\w+", name):
             return loss_value(node.attr)
-        root = name.split(".")[0]
+        written = dotted(node) or ""
         try:
-            base = env.get(root) if "." in name else None
+            base = env.get(written.split(".")[0]) if written else None
         except KeyError:
             base = None
         if isinstance(base, (ImportedModel, Tensor)):
             return ("method", self.eval(node.value, env), node.attr)
-        if isinstance(base, ModuleRef) or "." not in name:
-            return ModuleRef(f"'{name}'", name)
+        if isinstance(base, ModuleRef):
+            return ModuleRef(f"'{name}'", name)  # mnist = tf.keras.datasets.mnist
         return Opaque(f"'{name}'")
 
     def kwargs(self, node: ast.Call, env) -> dict[str, tuple[Any, int]]:
@@ -127,6 +127,9 @@ class PyCalls:
             if layers is not None:
                 if not isinstance(layers, list):
                     raise self.err("Sequential() takes a list of layers", node.lineno)
+                if any(isinstance(obj, ImportedModel) for obj in layers):
+                    return Unsupported("a model nested in a Sequential is not supported: write its layers in "
+                                       "place", node.lineno)
                 elts = node.args[0].elts if node.args and isinstance(node.args[0], (ast.List, ast.Tuple)) else []
                 for i, obj in enumerate(layers):
                     self.place(m, obj, elts[i].lineno if i < len(elts) else node.lineno)
