@@ -141,7 +141,7 @@ def as_images(x: object, what: str, file: object) -> np.ndarray:
     try:
         x = np.asarray(x)
     except Exception as e:  # ragged lists and the like
-        raise data_error(f"{what} is not an array: {e}", file) from None
+        raise data_error(f"{what} is not an array: {e}", file) from e
     if x.dtype == object or x.dtype.kind not in "uifb":
         raise data_error(f"{what} has dtype {x.dtype}, expected numeric image data", file)
     if x.ndim == 3:
@@ -157,7 +157,7 @@ def as_labels(y: object, n: int, what: str, file: object) -> np.ndarray:
     try:
         y = np.asarray(y)
     except Exception as e:
-        raise data_error(f"{what} is not an array: {e}", file) from None
+        raise data_error(f"{what} is not an array: {e}", file) from e
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1:

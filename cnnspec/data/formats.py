@@ -161,7 +161,7 @@ def load_npz(path: Path, name: str | None = None, class_names: list[str] | None 
         with open(path, "rb") as f:
             head = f.read(4)
     except OSError as e:
-        raise data_error(f"cannot read file: {e.strerror or e}", path) from None
+        raise data_error(f"cannot read file: {e.strerror or e}", path) from e
     if head not in (b"PK\x03\x04", b"PK\x05\x06"):
         raise data_error("not a .npz file (no zip header); expected arrays x_train, y_train, x_test, y_test "
                    "as written by numpy.savez", path)
@@ -183,9 +183,9 @@ def load_npz(path: Path, name: str | None = None, class_names: list[str] | None 
         raise
     except (OSError, ValueError, EOFError, zlib.error, KeyError) as e:
         # np.load raises ValueError for non-npz files and for object arrays (pickles refused).
-        raise data_error(f"not a readable .npz file ({one_line(e)})", path) from None
+        raise data_error(f"not a readable .npz file ({one_line(e)})", path) from e
     except Exception as e:  # zipfile.BadZipFile and friends
-        raise data_error(f"not a readable .npz file ({type(e).__name__}: {one_line(e)})", path) from None
+        raise data_error(f"not a readable .npz file ({type(e).__name__}: {one_line(e)})", path) from e
     return build(name or path.stem, arrays["x_train"], arrays["y_train"], arrays["x_test"],
                   arrays["y_test"], class_names, str(path), path)
 
@@ -213,7 +213,7 @@ def _unpickle(raw: bytes, file: object) -> dict:
     try:
         obj = _RestrictedUnpickler(io.BytesIO(raw), encoding="bytes").load()
     except Exception as e:  # UnpicklingError, EOFError, ValueError, TypeError, ...
-        raise data_error(f"not a CIFAR python pickle ({type(e).__name__}: {one_line(e)[:120]})", file) from None
+        raise data_error(f"not a CIFAR python pickle ({type(e).__name__}: {one_line(e)[:120]})", file) from e
     if not isinstance(obj, dict):
         raise data_error(f"not a CIFAR python pickle: holds a {type(obj).__name__}, expected a dict", file)
     return {(k.decode("latin-1") if isinstance(k, bytes) else str(k)): v for k, v in obj.items()}
@@ -245,7 +245,7 @@ class _DirSource:
         try:
             return (self.folder / member).read_bytes()
         except OSError as e:
-            raise data_error(f"cannot read file: {e.strerror or e}", self.where(member)) from None
+            raise data_error(f"cannot read file: {e.strerror or e}", self.where(member)) from e
 
 
 class _TarSource:
@@ -256,7 +256,7 @@ class _TarSource:
             self.members = {os.path.basename(m.name): m for m in self.tar.getmembers() if m.isfile()}
         except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
             detail = "not a gzip/bzip2/xz/tar file" if "could not be opened" in str(e) else one_line(e)[:120]
-            raise data_error(f"not a readable tar archive ({detail})", archive) from None
+            raise data_error(f"not a readable tar archive ({detail})", archive) from e
 
     def has(self, member: str) -> bool:
         return member in self.members
@@ -270,7 +270,7 @@ class _TarSource:
             f = self.tar.extractfile(self.members[member])
             return f.read() if f else b""
         except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
-            raise data_error(f"corrupt or truncated archive ({one_line(e)})", self.where(member)) from None
+            raise data_error(f"corrupt or truncated archive ({one_line(e)})", self.where(member)) from e
 
 
 def cifar_source(cfg: dict, root: Path):
@@ -298,7 +298,7 @@ def _cifar_batch(src, member: str, cfg: dict) -> tuple[np.ndarray, np.ndarray]:
         data = np.asarray(d["data"])
         labels = np.asarray(d[cfg["labels"]])
     except Exception as e:
-        raise data_error(f"not a CIFAR batch: {one_line(e)}", where) from None
+        raise data_error(f"not a CIFAR batch: {one_line(e)}", where) from e
     if data.ndim != 2 or data.shape[1] != 3072:
         raise data_error(f"CIFAR data has shape {data.shape}, expected (N, 3072)", where)
     if data.dtype != np.uint8:

@@ -24,7 +24,7 @@ def _class_dirs(root: Path) -> list[Path]:
         return sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
                       key=lambda p: p.name)
     except OSError as e:
-        raise data_error(f"cannot list folder: {e.strerror or e}", root) from None
+        raise data_error(f"cannot list folder: {e.strerror or e}", root) from e
 
 
 def _scan_split(root: Path, class_names: list[str] | None) -> tuple[list[tuple[Path, int]], list[str], int]:
@@ -54,8 +54,8 @@ def _scan_split(root: Path, class_names: list[str] | None) -> tuple[list[tuple[P
 def load_folder(root: Path, seed: int) -> Dataset:
     try:
         from PIL import Image, UnidentifiedImageError  # lazy: pillow is optional
-    except ImportError:
-        raise data_error("image folders need Pillow: pip install pillow") from None
+    except ImportError as exc:
+        raise data_error("image folders need Pillow: pip install pillow") from exc
     if not root.is_dir():
         raise data_error("no such image folder", root)
     has_split = (root / "train").is_dir() and (root / "test").is_dir()
@@ -79,7 +79,7 @@ def load_folder(root: Path, seed: int) -> Dataset:
                 sizes[im.size] += 1
                 modes["L" if im.mode in _GRAY_MODES else "RGB"] += 1
         except (UnidentifiedImageError, OSError, ValueError) as e:
-            raise data_error(f"not a readable image ({one_line(e)[:100]})", p) from None
+            raise data_error(f"not a readable image ({one_line(e)[:100]})", p) from e
     size = sizes.most_common(1)[0][0]  # ties: the size seen first (files are in sorted order)
     mode = "L" if modes["L"] > modes["RGB"] else "RGB"
     ensure_fits(len(items) * size[0] * size[1] * (1 if mode == "L" else 3), f"{len(items)} images", root)
@@ -100,7 +100,7 @@ def load_folder(root: Path, seed: int) -> Dataset:
                     im2 = im2.resize(size, Image.Resampling.BILINEAR)
                 a = np.asarray(im2, dtype=np.uint8)
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-            raise data_error(f"corrupt image ({one_line(e)[:100]})", p) from None
+            raise data_error(f"corrupt image ({one_line(e)[:100]})", p) from e
         x[i] = a.reshape(x.shape[1:])
     y = np.asarray([lab for _, lab in items], dtype=np.int64)
 

@@ -219,8 +219,8 @@ class Digits(Source):
     def load(self, path, seed):
         try:
             from sklearn.datasets import load_digits  # lazy: scikit-learn is optional
-        except ImportError:
-            raise data_error("dataset 'digits' needs scikit-learn: pip install scikit-learn") from None
+        except ImportError as exc:
+            raise data_error("dataset 'digits' needs scikit-learn: pip install scikit-learn") from exc
         d = load_digits()
         x = np.asarray(d.images).round().astype(np.uint8)[..., np.newaxis]  # values 0..16
         y = np.asarray(d.target, dtype=np.int64)

@@ -139,7 +139,7 @@ def open_session(path: str | Path, device: str = "auto", threads: int | None = N
         try:
             return make([CPU])
         except Exception as exc:  # noqa: BLE001 - corrupt / non-ONNX file
-            raise _model_file_error(path, exc) from None
+            raise _model_file_error(path, exc) from exc
 
     if device == "cpu":
         return cpu_session(), "cpu", None
@@ -160,7 +160,7 @@ def open_session(path: str | Path, device: str = "auto", threads: int | None = N
         if sess is not None and prov in sess.get_providers():
             return sess, _PROVIDER_DEVICE[prov], None
         if exc is not None and _looks_like_bad_model(exc):
-            raise _model_file_error(path, exc) from None
+            raise _model_file_error(path, exc) from exc
         reasons.append(f"{prov} did not start: {_failure_reason(noise.getvalue(), exc)}")
     if device != "auto":
         raise DeviceError(f"device {device} unavailable ({'; '.join(reasons)}); "

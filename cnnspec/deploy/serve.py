@@ -165,8 +165,8 @@ async def read_body(request, max_body: int) -> bytes:
     if length is not None:
         try:
             n = int(length)
-        except ValueError:
-            raise _HTTPError(400, "bad Content-Length header") from None
+        except ValueError as exc:
+            raise _HTTPError(400, "bad Content-Length header") from exc
         if n > max_body:
             raise _HTTPError(413, f"request body of {n} bytes exceeds the limit of {max_body} bytes")
     chunks, total = [], 0

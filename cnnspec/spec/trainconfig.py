@@ -338,7 +338,6 @@ def parse_train(section: Any, file: str | None = None, line: int | None = None) 
         err = errs[0]
         raw_loc = err.get("loc", ())
         loc = _clean_loc(raw_loc)
-        msg0 = str(err.get("msg", "")).removeprefix("Value error, ")
         if err.get("type") == BLAME:  # a cross-field rule naming the key to blame
             ln, fld = _line_for(section, tuple(err["ctx"]["field"].split(".")))
             return _raise(err["ctx"]["text"], file, ln or line, f"train.{fld}")
@@ -391,4 +390,4 @@ def with_flags(cfg: TrainConfig, flags: dict[str, Any], file: str | None = None)
         if err.get("type") == BLAME:
             text, loc = err["ctx"]["text"], err["ctx"]["field"]
         raise SpecError(f"{text} (after applying command-line options)",
-                        field=f"train.{loc}" if loc else "train") from None
+                        field=f"train.{loc}" if loc else "train") from exc

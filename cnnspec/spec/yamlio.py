@@ -51,18 +51,18 @@ def read_text(path: str | Path) -> str:
         if size > MAX_BYTES:
             raise SpecError(f"file is {size} bytes; a spec is at most {MAX_BYTES} bytes", file=str(path))
         data = p.read_bytes()
-    except FileNotFoundError:
-        raise SpecError("no such file", file=str(path)) from None
-    except PermissionError:
-        raise SpecError("permission denied", file=str(path)) from None
+    except FileNotFoundError as exc:
+        raise SpecError("no such file", file=str(path)) from exc
+    except PermissionError as exc:
+        raise SpecError("permission denied", file=str(path)) from exc
     except OSError as exc:
-        raise SpecError(f"cannot read: {exc.strerror or exc}", file=str(path)) from None
+        raise SpecError(f"cannot read: {exc.strerror or exc}", file=str(path)) from exc
     if b"\x00" in data:
         raise SpecError("binary file, not a YAML/JSON spec", file=str(path))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SpecError(f"not UTF-8 text (byte {exc.start}): not a YAML/JSON spec", file=str(path)) from None
+        raise SpecError(f"not UTF-8 text (byte {exc.start}): not a YAML/JSON spec", file=str(path)) from exc
     if not text.strip():
         raise SpecError("empty file: a spec needs at least `input` and `layers`", file=str(path))
     return text
@@ -79,9 +79,9 @@ def load(path: str | Path, text: str | None = None) -> Any:
         try:
             json.loads(text)
         except json.JSONDecodeError as exc:
-            raise SpecError(f"malformed JSON: {exc.msg} (column {exc.colno})", file=file, line=exc.lineno) from None
-        except RecursionError:
-            raise SpecError("malformed JSON: nesting too deep", file=file) from None
+            raise SpecError(f"malformed JSON: {exc.msg} (column {exc.colno})", file=file, line=exc.lineno) from exc
+        except RecursionError as exc:
+            raise SpecError("malformed JSON: nesting too deep", file=file) from exc
         text = text.replace("\t", " ")  # JSON allows tabs as whitespace, YAML's flow style does not
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -89,11 +89,11 @@ def load(path: str | Path, text: str | None = None) -> Any:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         problem = exc.problem or exc.context or "malformed YAML"
-        raise SpecError(f"malformed YAML: {problem}", file=file, line=line) from None
+        raise SpecError(f"malformed YAML: {problem}", file=file, line=line) from exc
     except yaml.YAMLError as exc:
-        raise SpecError(f"malformed YAML: {' '.join(str(exc).split())}", file=file) from None
-    except RecursionError:
-        raise SpecError("malformed YAML: nesting too deep", file=file) from None
+        raise SpecError(f"malformed YAML: {' '.join(str(exc).split())}", file=file) from exc
+    except RecursionError as exc:
+        raise SpecError("malformed YAML: nesting too deep", file=file) from exc
     if node is None:
         raise SpecError("empty document: a spec needs at least `input` and `layers`", file=file)
     budget = [MAX_NODES]
@@ -130,9 +130,9 @@ def load(path: str | Path, text: str | None = None) -> Any:
         try:
             return ctor.construct_object(n, deep=True)
         except yaml.YAMLError as exc:
-            raise SpecError(f"bad value: {' '.join(str(exc).split())[:120]}", file=file, line=line) from None
+            raise SpecError(f"bad value: {' '.join(str(exc).split())[:120]}", file=file, line=line) from exc
 
     try:
         return build(node, 0)
-    except RecursionError:
-        raise SpecError("nesting too deep (recursive YAML alias?)", file=file) from None
+    except RecursionError as exc:
+        raise SpecError("nesting too deep (recursive YAML alias?)", file=file) from exc
