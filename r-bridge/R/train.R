@@ -18,7 +18,8 @@
 #' @param path A spec file (`"FILE#VARIANT"` picks a variant).
 #' @param data A dataset name, or `list(x, y)` of R arrays.
 #' @param epochs,batch_size,limit Whole numbers; `NULL`: the spec's (`limit`: all images).
-#' @param out The run directory to create.
+#' @param out The run directory to create; `NULL`: `runs/SPEC-DATE-TIME` in the working directory,
+#'   as `cnnspec train` names it.
 #' @param test_data With array `data`: `list(x, y)`, the test split.
 #' @param validation_data With array `data`: `list(x, y)` to validate on after each epoch.
 #' @param optimizer,learning_rate,validation_split,seed Override the spec's `train:` section.
@@ -30,7 +31,7 @@
 #' @examplesIf cnnspec_available(keras = TRUE)
 #' spec <- system.file("specs", "table6.yaml", package = "cnnspec")
 #' # one short epoch on 200 images of the bundled sample (the spec says 12 on Fashion-MNIST)
-#' run <- cnnspec_train(spec, data = "sample", epochs = 1, limit = 200)
+#' run <- cnnspec_train(spec, data = "sample", epochs = 1, limit = 200, out = tempfile("run-"))
 #' run
 #' plot(run)
 #'
@@ -40,15 +41,14 @@
 #'              "Bag", "Ankle boot")
 #' y <- factor(sample(classes, 60, replace = TRUE), levels = classes)
 #' run2 <- cnnspec_train(spec, data = list(x[1:40, , ], y[1:40]), test_data = list(x[41:60, , ], y[41:60]),
-#'                       epochs = 1, batch_size = 20, validation_split = NULL)
+#'                       epochs = 1, batch_size = 20, out = tempfile("run-"))
 #' run2$metrics$class_names
 #' \dontrun{
 #' # the paper's training: 12 epochs on Fashion-MNIST
 #' run <- cnnspec_train(spec, data = "fashion_mnist")
 #' }
-cnnspec_train <- function(path, data = "sample", epochs = NULL, batch_size = NULL, out = tempfile("cnnspec-run-"),
-                          limit = NULL, test_data = NULL, validation_data = NULL, optimizer = NULL,
-                          learning_rate = NULL,
+cnnspec_train <- function(path, data = "sample", epochs = NULL, batch_size = NULL, out = NULL, limit = NULL,
+                          test_data = NULL, validation_data = NULL, optimizer = NULL, learning_rate = NULL,
                           validation_split = NULL, seed = NULL, label_base = NULL,
                           data_file = tempfile("cnnspec-data-", fileext = ".npz"), ...) {
   if (!is.character(path) || length(path) != 1) cnnspec_stop("path must be one spec file name")

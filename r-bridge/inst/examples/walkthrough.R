@@ -50,7 +50,8 @@ stopifnot(identical(same, predict(model, new_images, type = "class")))
 
 # 9. Or train a recorded run, as `cnnspec train` does (the whole train section: schedule, early
 #    stopping, best checkpoint; test metrics, confusion matrix), and load its model back
-run <- cnnspec_train(spec, data = if (quick) "sample" else "fashion_mnist", epochs = if (quick) 1 else NULL)
+run <- cnnspec_train(spec, data = if (quick) "sample" else "fashion_mnist", epochs = if (quick) 1 else NULL,
+                     out = file.path(tempdir(), "table6-run"))     # NULL (default): runs/table6-DATE-TIME
 print(run)
 plot(run)
 trained <- cnnspec_load(run)
