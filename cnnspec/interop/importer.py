@@ -83,6 +83,9 @@ def import_file(path: str, name: str | None = None, lang: str | None = None,
                 input_shape: tuple | None = None) -> str:
     """The spec YAML for a file: R or Python code, a printed summary, or a saved model."""
     path = str(path)
+    if Path(path).suffix.lower() in (".yaml", ".yml") and lang is None:
+        raise SpecError("this is a spec already (YAML): check it with `cnnspec check`, or give --from to read it "
+                        "as code or a summary", file=path)
     if path == "-":
         return import_text(_stdin(), "<stdin>", name=name, lang=lang, input_shape=input_shape)
     fmt = lang or detect_format(path, None if Path(path).suffix.lower() in _MODEL_EXT else read_text(path))
