@@ -31,7 +31,7 @@ OWN_FILES = (SPEC_YAML, CONFIG_JSON, HISTORY_CSV, METRICS_JSON, MODEL, SIDECAR, 
 #: Folders a run owns (TensorBoard logs, written by cnnspec.keras.tboard): --force removes them too.
 TENSORBOARD_DIR = "tensorboard"
 OWN_DIRS = (TENSORBOARD_DIR,)
-#: Files by which a directory written before the marker existed is still known as a run.
+#: With spec.yaml, files by which a directory written before the marker existed is still a run.
 LEGACY_MARKERS = (RUN_JSON, STATE_JSON, CONFIG_JSON)
 STATUSES = ("running", "finished", "interrupted", "failed", "diverged")
 
@@ -146,7 +146,8 @@ class RunDir:
 
     def looks_like_run(self) -> bool:
         """Marked, or holding the records of a run made before the marker existed."""
-        return self.is_marked() or any((self.path / m).is_file() for m in LEGACY_MARKERS)
+        has = [(self.path / m).is_file() for m in (SPEC_YAML, *LEGACY_MARKERS)]
+        return self.is_marked() or (has[0] and any(has[1:]))
 
     def describe(self) -> str:
         """A short description of the run held here, for messages (never raises)."""
