@@ -405,3 +405,21 @@ def test_summary_layouts(text, types, total):
     spec = _spec(import_text(text, "s.txt"))
     rep = check(spec)
     assert [r.type for r in spec.rows] == types and rep.total == total and rep.ok
+
+
+@pytest.mark.parametrize("app,shape,kw", [("MobileNetV2", (96, 96, 3), {"alpha": 0.35})])
+def test_keras_applications_summaries(app, shape, kw):
+    """A real Keras architecture (inverted residual blocks, asymmetric ZeroPadding2D, ReLU(6), depthwise
+    convolutions): its printed summary imports, checks and builds with the same count. (ResNet50's does
+    too; it is left out only for the suite's time.)"""
+    keras = pytest.importorskip("keras")
+    from cnnspec.keras.build import build_model
+
+    model = getattr(keras.applications, app)(weights=None, input_shape=shape, classes=10, **kw)
+    lines: list[str] = []
+    model.summary(print_fn=lambda s, line_break=True: lines.append(s))
+    spec = _spec(import_text("\n".join(lines), f"{app}.txt"))
+    rep = check(spec)
+    assert rep.ok, [m.message("x") for m in rep.mismatches][:3]
+    assert spec.input_shape == shape and len(spec.rows) == len(model.layers) - 1
+    assert rep.total == model.count_params() == build_model(spec).count_params()
