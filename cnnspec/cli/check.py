@@ -129,7 +129,7 @@ def layers_cmd(json_out: bool = typer.Option(False, "--json", help="Machine-read
 
 
 @app.command("schema")
-def schema_cmd(out: Optional[str] = typer.Option(None, "--out", "-o", help="Write the schema to this file.")) -> int:
+def schema_cmd(out: Optional[str] = typer.Option(None, "--out", "-o", "--output", help="Write the schema to this file.")) -> int:
     """Print the JSON Schema of spec files, for editors: put
     `# yaml-language-server: $schema=<file>` on a spec's first line."""
     import json

@@ -43,7 +43,7 @@ def _write(text: str, out: Optional[Path]) -> None:
 def code_cmd(
     spec: str = typer.Argument(..., help="Spec file; FILE#VARIANT picks one variant."),
     lang: Lang = typer.Option(Lang.r, "--lang", "-l", help="r (R keras3) or python (Keras 3)."),
-    out: Optional[Path] = typer.Option(None, "--output", "--out", "-o", help="Write to FILE instead of stdout."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", "--output", help="Write to FILE instead of stdout."),
     target: RTarget = typer.Option(RTarget.keras3, "--target",
                                    help="R package the R code is for: keras3 (Keras 3) or keras (2.x, Keras 2)."),
     force: bool = typer.Option(False, "--force", help="Write the code even when the spec fails check."),
@@ -54,7 +54,7 @@ def code_cmd(
     from cnnspec.spec.loader import load_spec
 
     if out is not None:
-        check_output(out, [split_variant(spec)[0]], what="--output")
+        check_output(out, [split_variant(spec)[0]], what="--out")
     _write(generate(load_spec(spec), lang.value, target=target.value, force=force), out)
     return 0
 
@@ -71,7 +71,7 @@ def import_cmd(
     file: str = typer.Argument(..., help="R or Python model code, a printed summary table (Keras 3, Keras 2, "
                                          "R, CSV, Markdown) or a saved model (.keras, .h5, config .json); "
                                          "- reads code or a summary from standard input."),
-    out: Optional[Path] = typer.Option(None, "--output", "--out", "-o", help="Write the spec to FILE instead of stdout."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", "--output", help="Write the spec to FILE instead of stdout."),
     name: Optional[str] = typer.Option(None, "--name", help="Spec name (default: the model's or the file's)."),
     source: Optional[Source] = typer.Option(None, "--from",
                                             help="Force the kind of input (default: by extension and content)."),
@@ -83,7 +83,7 @@ def import_cmd(
     from cnnspec.interop.importer import import_file
 
     if out is not None:
-        check_output(out, [file], what="--output")
+        check_output(out, [file], what="--out")
     kind = source.value if source else (lang.value if lang else None)
     _write(import_file(file, name=name, lang=kind, input_shape=_shape(input_shape)), out)
     return 0

@@ -35,7 +35,7 @@ def _notice(line: str) -> None:
 @app.command()
 def export(
     model: Path = typer.Argument(..., help="Run directory (model.keras + model.cnnspec.json) or a .keras file"),
-    output: Path = typer.Option(..., "-o", "--output", help="Where to write the .onnx file"),
+    output: Path = typer.Option(..., "--out", "-o", "--output", help="Where to write the .onnx file"),
     opset: Optional[int] = typer.Option(None, "--opset", help="ONNX opset (default: tf2onnx's, 15)"),
     data: Optional[str] = typer.Option(None, "--data", help="Dataset whose test split is used for the parity check "
                                                             "(default: deterministic random inputs)"),

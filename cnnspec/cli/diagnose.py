@@ -64,7 +64,7 @@ def lr_find_cmd(
     data: Optional[str] = typer.Option(None, "--data", help="Dataset (default: train.dataset, else sample)."),
     data_path: Optional[str] = typer.Option(None, "--data-path"),
     limit: Optional[int] = typer.Option(None, "--limit", min=1),
-    out: Path = typer.Option(Path("lr_find.png"), "--out", "-o", help="The loss-vs-learning-rate PNG."),
+    out: Path = typer.Option(Path("lr_find.png"), "--out", "-o", "--output", help="The loss-vs-learning-rate PNG."),
     steps: int = typer.Option(200, "--steps", min=10, max=100_000, help="Training steps of the test."),
     min_lr: float = typer.Option(1e-7, "--min-lr"),
     max_lr: float = typer.Option(10.0, "--max-lr"),
@@ -93,7 +93,7 @@ def lr_find_cmd(
 @app.command("ensemble")
 def ensemble_cmd(
     runs: Optional[List[str]] = typer.Argument(None, help="Run directories (or .keras files with sidecars)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Directory for model.keras, model.onnx, ensemble.json."),
+    out: Path = typer.Option(..., "--out", "-o", "--output", help="Directory for model.keras, model.onnx, ensemble.json."),
     data: Optional[str] = typer.Option(None, "--data", help="Dataset whose test split is evaluated (default: the first member's)."),
     data_path: Optional[str] = typer.Option(None, "--data-path"),
     limit: Optional[int] = typer.Option(None, "--limit", min=1),
@@ -138,7 +138,7 @@ def ensemble_cmd(
 def inspect_cmd(
     target: str = typer.Argument(..., help="A run directory or a .keras file (with its .cnnspec.json sidecar)."),
     image: Path = typer.Option(..., "--image", help="The image to look at (PNG/JPEG), read as predict reads it."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for the PNGs (default RUN/inspect/IMAGE)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", "--output", help="Folder for the PNGs (default RUN/inspect/IMAGE)."),
     cls: Optional[int] = typer.Option(None, "--class", min=0, help="Class index for the saliency (default: predicted)."),
     max_maps: int = typer.Option(32, "--max-maps", min=1, max=1024, help="Channels drawn per layer."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),

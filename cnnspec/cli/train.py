@@ -22,7 +22,7 @@ def _quiet_tf() -> None:
 @app.command("build")
 def build_cmd(
     spec: str = typer.Argument(..., help="Spec file; FILE#VARIANT picks one variant."),
-    out: Path = typer.Option(..., "--out", "--output", "-o", help="Where to save the model (.keras)."),
+    out: Path = typer.Option(..., "--out", "-o", "--output", help="Where to save the model (.keras)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> int:
     """Build the Keras 3 model, save it, and confirm its summary equals `cnnspec check`'s."""
@@ -130,7 +130,7 @@ def _epoch_text(row: dict) -> str:
 def train_cmd(
     spec: Optional[str] = typer.Argument(None, help="Spec file with an optional train: section (with --resume: "
                                          "optional, must be the run's spec)."),
-    out: Optional[Path] = typer.Option(None, "--out", "--output", "-o", help="Run directory to create/fill."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", "--output", help="Run directory to create/fill."),
     data: Optional[str] = typer.Option(None, "--data", help="Dataset name (train.dataset; default sample)."),
     data_path: Optional[str] = typer.Option(None, "--data-path", help="Where the dataset's files are."),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1),
@@ -182,7 +182,7 @@ def evaluate_cmd(
     data: Optional[str] = typer.Option(None, "--data", help="Dataset (default: the run's, else sample)."),
     data_path: Optional[str] = typer.Option(None, "--data-path"),
     limit: Optional[int] = typer.Option(None, "--limit", min=1),
-    output: Optional[Path] = typer.Option(None, "--output", "--out", "-o", help="Metrics JSON file to write."),
+    output: Optional[Path] = typer.Option(None, "--out", "-o", "--output", help="Metrics JSON file to write."),
     json_out: bool = typer.Option(False, "--json", help="Print the metrics JSON on stdout."),
 ) -> int:
     """Test-split metrics of a trained model: accuracy, per-class precision/recall/F1, confusion matrix."""
