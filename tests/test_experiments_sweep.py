@@ -276,3 +276,17 @@ def test_same_sweep_on_a_real_ray_head_gives_the_same_table(grid_sweep, ray_head
     for a, b in zip(ray_rows, local_rows):  # same seeds, one thread each: the same numbers
         assert abs(a["test_accuracy"] - b["test_accuracy"]) <= 0.02
         assert abs(a["best_metric"] - b["best_metric"]) <= 0.02
+
+
+def test_successive_halving_prunes_and_continues_the_best(tmp_path):
+    sf = write_sweep(tmp_path, "variants: [A]\ndata: {name: sample, limit: 200}\ntrain: {epochs: 2}\n"
+                               "grid:\n  train.learning_rate: [0.0001, 0.01]\nhalving: {min_epochs: 1, eta: 2}\n")
+    r = cli("sweep", sf, "--out", tmp_path / "out", "--json")
+    assert r.returncode == 0, r.stderr
+    rows = {x["trial"]: x for x in json.loads(r.stdout)["rows"]}
+    assert sorted(x["status"] for x in rows.values()) == ["finished", "pruned"]
+    kept = next(x for x in rows.values() if x["status"] == "finished")
+    pruned = next(x for x in rows.values() if x["status"] == "pruned")
+    assert kept["epochs"] == 2 and pruned["epochs"] == 1 and "halving" in pruned["reason"]
+    assert kept["best_metric"] >= pruned["best_metric"]
+    assert json.loads(r.stdout)["best"] == kept["trial"]

@@ -135,8 +135,8 @@ def _print_table(rows: list[dict]) -> None:
     cols = [c for c in cols if c not in ("run_dir", "metric", "reason", "kind", "repeat")]
     t = Table(title_justify="left")
     metric = rows[0].get("metric") if rows else "metric"
-    for c in cols:
-        t.add_column(f"best {metric}" if c == "best_metric" else c)
+    for c in cols:  # names fold rather than being cut: a trial's name is its directory
+        t.add_column(f"best {metric}" if c == "best_metric" else c, overflow="fold")
     for r in data:
         t.add_row(*[Text(_cell(r.get(c))) for c in cols])
     console.print(t)
