@@ -12,6 +12,12 @@ from cnnspec.cli.app import app, console, emit_json, err_console
 from cnnspec.errors import CnnspecError
 
 
+class SweepStopped(CnnspecError):
+    """Ctrl-C or SIGTERM stopped the sweep (its trials recorded `interrupted`): exit 130."""
+
+    exit_code = 130
+
+
 class Executor(str, Enum):
     local = "local"
     ray = "ray"
@@ -121,7 +127,7 @@ def sweep_cmd(
         console.print(f"{out}: " + ", ".join(f"{v} {k}" for k, v in counts.items()) +
                       (f"; best {res['best']} (best.yaml)" if res["best"] else ""), markup=False, highlight=False)
     if res["stopped"]:
-        raise CnnspecError(f"sweep stopped; run the same command again to finish it ({out})") from None
+        raise SweepStopped(f"sweep stopped; run the same command again to finish it ({out})") from None
     return 0
 
 
@@ -132,11 +138,13 @@ def _print_table(rows: list[dict]) -> None:
     from cnnspec.experiments.results import _cell, flat
 
     cols, data = flat(rows)
-    cols = [c for c in cols if c not in ("run_dir", "metric", "reason", "kind", "repeat")]
+    # the terminal table keeps the essentials (results.csv/results.md and --json have every column)
+    cols = [c for c in cols if c not in ("run_dir", "metric", "reason", "kind", "repeat", "spec", "test_error")]
     t = Table(title_justify="left")
     metric = rows[0].get("metric") if rows else "metric"
-    for c in cols:  # names fold rather than being cut: a trial's name is its directory
-        t.add_column(f"best {metric}" if c == "best_metric" else c, overflow="fold")
+    for c in cols:  # the trial's name folds rather than being cut (it is its directory)
+        t.add_column(f"best {metric}" if c == "best_metric" else c, overflow="fold",
+                     min_width=min(24, max(len(r["trial"]) for r in rows)) if c == "trial" else None)
     for r in data:
         t.add_row(*[Text(_cell(r.get(c))) for c in cols])
     console.print(t)

@@ -129,6 +129,8 @@ def flat(rows: list[dict]) -> tuple[list[str], list[dict]]:
         for k in vcols:
             d[k] = (r.get("values") or {}).get(k)
         d["run_dir"] = r.get("run_dir")
+        if isinstance(d.get("seconds"), float):
+            d["seconds"] = round(d["seconds"], 1)
         out.append(d)
     return cols + ["run_dir"], out
 
@@ -137,7 +139,7 @@ def _cell(v: Any) -> str:
     if v is None:
         return ""
     if isinstance(v, float):
-        return f"{v:.4f}" if abs(v) < 1e4 else f"{v:.4g}"
+        return f"{v:.4f}".rstrip("0").rstrip(".") if abs(v) < 1e4 else f"{v:.4g}"
     return str(v)
 
 
