@@ -81,8 +81,8 @@ def render(target: Path) -> str:
         figs = [target / "test_errors.png"] + sorted(target.glob("metric_vs_*.png"))
         out.append("<h2>Comparison</h2>" + "".join(_img(f, f.stem) for f in figs))
         if (target / "best.yaml").exists():
-            out.append("<h2>Best trial's spec (best.yaml)</h2><pre>" +
-                       html.escape((target / "best.yaml").read_text(errors="replace")) + "</pre>")
+            out.append("<h2>Best trial's spec</h2><details><summary>best.yaml</summary><pre>" +
+                       html.escape((target / "best.yaml").read_text(errors="replace")) + "</pre></details>")
         out.append("<h2>Trials</h2>")
         for r in rows:
             out.append(_run_section(Path(r["run_dir"]), f"{r['trial']} ({r['status']})"))
