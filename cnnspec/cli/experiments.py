@@ -68,7 +68,7 @@ def _show_factory(quiet: bool):
         elif event == "start":
             t = kw["task"]
             if st["prog"]:
-                st["tasks"][t["name"]] = (st["prog"].add_task(t["name"], total=t.get("epochs") or None),
+                st["tasks"][t["name"]] = (st["prog"].add_task(t["name"], total=t.get("total_epochs")),
                                           _reader(Path(t["out"])))
             else:
                 line(f"start  {t['name']}")

@@ -155,7 +155,11 @@ class SweepRun:
     def task(self, t: Trial, threads: int, epochs: int | None = None) -> dict:
         """What a worker process gets."""
         d = self.sweep.model.data_settings()
-        return {"name": t.name, "kind": t.kind, "spec": str(self.out / "specs" / f"{t.name}.yaml"),
+        try:  # for the progress bar only
+            total = epochs or (_epochs_of(self, t) if t.kind == "cnn" else None)
+        except CnnspecError:
+            total = None
+        return {"name": t.name, "kind": t.kind, "total_epochs": total, "spec": str(self.out / "specs" / f"{t.name}.yaml"),
                 "out": str(self.out / "trials" / t.name), "epochs": epochs, "threads": threads,
                 "outcome": str(self.out / "outcomes" / f"{t.name}.json"), "log": str(self.out / "logs" / f"{t.name}.log"),
                 "data": d.name, "data_path": d.path, "limit": d.limit, "seed": self.sweep.model.random.seed
