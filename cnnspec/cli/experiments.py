@@ -19,11 +19,15 @@ class SweepStopped(CnnspecError):
 
 
 class Executor(str, Enum):
+    """Where trials run."""
+
     local = "local"
     ray = "ray"
 
 
 class Model(str, Enum):
+    """Baseline models."""
+
     knn = "knn"
     random_forest = "random_forest"
     xgboost = "xgboost"

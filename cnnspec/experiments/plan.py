@@ -181,6 +181,15 @@ def _set_train(train: dict, key: str, value: Any) -> None:
     node[parts[-1]] = copy.deepcopy(value)
 
 
+def data_path(sweep: Sweep) -> str | None:
+    """``data.path`` made absolute (relative paths are taken from the sweep file's folder)."""
+    d = sweep.model.data_settings()
+    if not d.path:
+        return None
+    p = Path(d.path).expanduser()
+    return str(p if p.is_absolute() else (Path(sweep.file).parent / p).resolve())
+
+
 def trial_spec(sweep: Sweep, trial: Trial) -> str:
     """The trial's spec file text: the sweep's spec with its variant, variables and train values filled in."""
     doc = _plain(yaml.safe_load(sweep.spec_path.read_text(encoding="utf-8-sig")))
@@ -198,8 +207,7 @@ def trial_spec(sweep: Sweep, trial: Trial) -> str:
     train.pop("data_path", None)
     train.pop("limit", None)
     if d.path:
-        p = Path(d.path).expanduser()
-        train["data_path"] = str(p if p.is_absolute() else (Path(sweep.file).parent / p).resolve())
+        train["data_path"] = data_path(sweep)
     if d.limit:
         train["limit"] = d.limit
     for k, v in trial.values.items():

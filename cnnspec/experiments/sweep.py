@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from cnnspec.errors import CnnspecError, SpecError
-from cnnspec.experiments.plan import Trial, plan_trials, trial_spec
+from cnnspec.experiments.plan import Trial, data_path, plan_trials, trial_spec
 from cnnspec.experiments.results import LOWER_IS_BETTER, best_row, run_row, to_csv, to_markdown
 from cnnspec.experiments.sweepfile import Sweep, load_sweep
 from cnnspec.runs.files import atomic_bytes, atomic_json, atomic_text, read_json
@@ -162,7 +162,7 @@ class SweepRun:
         return {"name": t.name, "kind": t.kind, "total_epochs": total, "spec": str(self.out / "specs" / f"{t.name}.yaml"),
                 "out": str(self.out / "trials" / t.name), "epochs": epochs, "threads": threads,
                 "outcome": str(self.out / "outcomes" / f"{t.name}.json"), "log": str(self.out / "logs" / f"{t.name}.log"),
-                "data": d.name, "data_path": d.path, "limit": d.limit, "seed": self.sweep.model.random.seed
+                "data": d.name, "data_path": data_path(self.sweep), "limit": d.limit, "seed": self.sweep.model.random.seed
                 if self.sweep.model.random else 0}
 
     # -- running --------------------------------------------------------------------------------
