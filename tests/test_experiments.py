@@ -171,3 +171,19 @@ def test_val_metric_without_validation_refused_before_writing(tmp_path):
     with pytest.raises(SpecError, match=r"s.yaml:3: metric: metric val_loss needs validation data.*validation_split"):
         run_sweep(str(p), tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_second_sweep_on_the_same_dir_refused(tmp_path):
+    from cnnspec.errors import CnnspecError
+    from cnnspec.experiments.sweep import SweepRun
+
+    p = sweep_file(tmp_path, "grid: {variant: [A, B]}\n")
+    first = SweepRun(load_sweep(p), tmp_path / "o", extend=False, retry_failed=False)
+    first.lock()
+    code = ("import sys; from cnnspec.experiments.sweep import SweepRun; from cnnspec.experiments.sweepfile import "
+            "load_sweep; SweepRun(load_sweep(sys.argv[1]), __import__('pathlib').Path(sys.argv[2]), False, False).lock()")
+    r = subprocess.run([sys.executable, "-c", code, str(p), str(tmp_path / "o")], cwd=ROOT, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode != 0 and "another cnnspec sweep" in r.stderr and str(__import__("os").getpid()) in r.stderr
+    with pytest.raises(CnnspecError, match="another cnnspec sweep"):
+        SweepRun(load_sweep(p), tmp_path / "o", extend=False, retry_failed=False).lock()  # same process, 2nd fd

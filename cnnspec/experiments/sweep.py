@@ -31,6 +31,7 @@ from cnnspec.runs.files import atomic_bytes, atomic_json, atomic_text, read_json
 
 OWN_FILES = ("sweep.json", "sweep.yaml", "results.csv", "results.md", "best.yaml", "test_errors.png")
 OWN_DIRS = ("specs", "trials", "outcomes", "logs")
+LOCK = ".sweep.lock"
 
 
 def _now() -> str:
@@ -75,9 +76,30 @@ class SweepRun:
                                    "to it, or choose another --out", file=str(out))
             state["fingerprint"] = fp
             return state
-        if out.exists() and any(out.iterdir()):
+        if out.exists() and any(p.name != LOCK for p in out.iterdir()):
             raise CnnspecError("is not empty and not a sweep directory: choose another --out", file=str(out))
         return {"fingerprint": fp, "created": _now(), "trials": [], "pruned": {}}
+
+    def lock(self) -> None:
+        """Hold DIR/.sweep.lock for this process's life: a second sweep on DIR is refused."""
+        import fcntl
+        import os
+
+        self.out.mkdir(parents=True, exist_ok=True)
+        fh = open(self.out / LOCK, "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "?"
+            fh.close()
+            raise CnnspecError(f"another cnnspec sweep (pid {holder}) is running in this directory: wait for it "
+                               "or stop it first", file=str(self.out)) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._lock = fh
 
     def _save_state(self) -> None:
         atomic_json(self.out / "sweep.json", self.state)
@@ -265,6 +287,7 @@ def run_sweep(path: str, out: str | Path, *, executor: str = "local", max_concur
     if max_concurrent is not None and max_concurrent < 1:
         raise CnnspecError("--max-concurrent must be at least 1")
     check_metric(sweep, trials)
+    run.lock()
     run.add(trials)
     atomic_bytes(run.out / "sweep.yaml", Path(path).read_bytes())
     n = max_concurrent or default_concurrency(len(trials))
