@@ -164,6 +164,14 @@ def _ray_trial(task_json: str, env: dict) -> int:
             raise
 
 
+def _has_ray_token() -> bool:
+    """A Ray auth token is configured (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token)."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return True
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or str(Path.home() / ".ray" / "auth_token")
+    return Path(path).is_file()
+
+
 class RayExecutor:
     """Trials as Ray tasks: a local Ray started for the sweep, or a cluster (``address``/RAY_ADDRESS)."""
 
@@ -180,6 +188,10 @@ class RayExecutor:
         t0 = time.perf_counter()
         address = address or os.environ.get("RAY_ADDRESS") or None
         kw = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+        if address and "RAY_AUTH_MODE" not in os.environ and _has_ray_token():
+            # Ray 2.60 clusters started with `ray start` use token auth when a token exists, but a driver
+            # joining an explicit address sends it only in token mode
+            os.environ["RAY_AUTH_MODE"] = "token"
         try:
             if address:
                 ray.init(address=address, **kw)
