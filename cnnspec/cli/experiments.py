@@ -161,6 +161,7 @@ def compare_cmd(
     metric: str = typer.Option("val_accuracy", "--metric", help="Metric for plain run directories."),
     json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
     markdown: bool = typer.Option(False, "--markdown", help="A Markdown table on stdout."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Also write a test-error bar chart (PNG)."),
 ) -> int:
     """One comparison table for any set of runs (CNN runs, baselines, sweeps)."""
     from cnnspec.experiments.results import METRIC_NAMES, collect, sort_rows, to_markdown
@@ -170,6 +171,13 @@ def compare_cmd(
     rows = collect(targets, metric)
     if sort:
         rows = sort_rows(rows, sort)
+    if plot is not None:
+        from cnnspec.experiments.plots import plot_test_errors
+
+        if plot.suffix.lower() != ".png" or not plot.parent.is_dir():
+            raise CnnspecError("--plot takes a .png file in an existing folder", file=str(plot))
+        if not plot_test_errors(rows, plot, "Test error"):
+            raise CnnspecError("no finished run to plot")
     if json_out:
         emit_json({"rows": rows})
     elif markdown:

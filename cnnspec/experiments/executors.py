@@ -178,6 +178,11 @@ class RayExecutor:
     name = "ray"
 
     def __init__(self, max_concurrent: int, threads: int, address: str | None = None) -> None:
+        address = address or os.environ.get("RAY_ADDRESS") or None
+        if address and "RAY_AUTH_MODE" not in os.environ and _has_ray_token():
+            # Ray 2.60 clusters started with `ray start` use token auth when a token exists, but a driver
+            # joining an explicit address sends it only in token mode (read when ray is imported)
+            os.environ["RAY_AUTH_MODE"] = "token"
         try:
             import ray
         except ImportError:
@@ -186,12 +191,7 @@ class RayExecutor:
         self.threads = threads
         self.max_concurrent = max(1, max_concurrent)
         t0 = time.perf_counter()
-        address = address or os.environ.get("RAY_ADDRESS") or None
         kw = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
-        if address and "RAY_AUTH_MODE" not in os.environ and _has_ray_token():
-            # Ray 2.60 clusters started with `ray start` use token auth when a token exists, but a driver
-            # joining an explicit address sends it only in token mode
-            os.environ["RAY_AUTH_MODE"] = "token"
         try:
             if address:
                 ray.init(address=address, **kw)
