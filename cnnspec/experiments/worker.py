@@ -26,18 +26,6 @@ def _threads(n: int | None) -> None:
     os.environ["TF_NUM_INTEROP_THREADS"] = str(min(n, 2))
 
 
-def _set_tf_threads(n: int | None) -> None:
-    if not n:
-        return
-    from cnnspec.keras.util import import_keras_quietly
-
-    import_keras_quietly()
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(n)
-    tf.config.threading.set_inter_op_parallelism_threads(min(n, 2))
-
-
 def diverged(run_dir: Path) -> str | None:
     """The reason a finished run counts as diverged (a non-finite training loss), else None."""
     from cnnspec.runs.files import read_history
@@ -97,7 +85,9 @@ def main(argv: list[str]) -> int:
     t0 = time.time()
     try:
         if task.get("kind", "cnn") == "cnn":
-            _set_tf_threads(task.get("threads"))
+            from cnnspec.keras.util import set_thread_pools
+
+            set_thread_pools(task.get("threads"))
             outcome = run_cnn(task)
         else:
             from cnnspec.experiments.baselines import run_baseline

@@ -61,3 +61,15 @@ def import_keras_quietly(with_tf2onnx: bool = False) -> None:
     if missing:
         raise CnnspecError(f"Keras models need TensorFlow/Keras ({missing} is not installed): "
                            "pip install 'cnnspec[train]', or use an exported .onnx model")
+
+
+def set_thread_pools(n: int | None) -> None:
+    """Size TensorFlow's intra-op pool to ``n`` threads (inter-op to at most 2) before any op runs,
+    so concurrent trials on a few cores do not thrash. ``None``/0 leaves TensorFlow's defaults."""
+    if not n:
+        return
+    import_keras_quietly()
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(n)
+    tf.config.threading.set_inter_op_parallelism_threads(min(n, 2))
