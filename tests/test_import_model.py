@@ -186,3 +186,18 @@ def test_hostile_model_files_are_one_line_errors(content, words, tmp_path):
     path.write_bytes(content)
     r = subprocess.run([sys.executable, "-m", "cnnspec", "import", str(path)], capture_output=True, text=True)
     assert r.returncode == 2 and words in r.stderr and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_saved_keras_application(tmp_path):
+    """A real Keras architecture saved by Keras (MobileNetV2: ReLU(6), asymmetric ZeroPadding2D,
+    depthwise convolutions, residual Adds) imports with the counts its weights hold."""
+    model = keras.applications.MobileNetV2(weights=None, input_shape=(96, 96, 3), classes=10, alpha=0.35)
+    path = tmp_path / "mobilenet.keras"
+    model.save(path)
+    text = import_file(path)
+    spec = load_spec("imported.yaml", text=text)
+    rep = check(spec)
+    assert rep.ok and rep.total == model.count_params() == spec.expect.total
+    assert "renorm_momentum = 0.99 (bn_Conv1 and" in text  # dropped settings are said, once per setting
+    relu6 = [r for r in spec.rows if r.type == "ReLU"]
+    assert relu6 and all(r.layer.options() == {"max_value": 6.0} for r in relu6)

@@ -198,7 +198,7 @@ class _Reader:
             self.output(m, cfg)
         if self.dropped:
             m.notes.append("settings cnnspec does not model, dropped (they change no shape or count; the counts "
-                           "are checked against the file's weights): " + ", ".join(dict.fromkeys(self.dropped)))
+                           "are checked against the file's weights): " + _grouped(self.dropped))
         return m
 
     def layer(self, m: ImportedModel, layer: dict, i: int, prev: str, sequential: bool) -> ImportedRow | None:
@@ -262,6 +262,16 @@ class _Reader:
         from cnnspec.interop.import_common import Tensor
 
         m.output = Tensor(m, self.names.get(outs[0][0], outs[0][0]))
+
+
+def _grouped(dropped: list[str]) -> str:
+    """``renorm_momentum = 0.99 (bn_Conv1 and 51 more)`` from ``layer.setting = value`` entries."""
+    groups: dict[str, list[str]] = {}
+    for entry in dict.fromkeys(dropped):
+        layer, _, setting = entry.partition(".")
+        groups.setdefault(setting, []).append(layer)
+    return ", ".join(f"{setting} ({names[0]}" + (f" and {len(names) - 1} more)" if len(names) > 1 else ")")
+                     for setting, names in groups.items())
 
 
 def _history(node: Any) -> list[str]:
