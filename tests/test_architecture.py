@@ -76,3 +76,29 @@ def test_every_module_has_a_docstring():
     missing = [str(p.relative_to(ROOT)) for p in _py_files()
                if p.stat().st_size and ast.get_docstring(ast.parse(p.read_text())) is None]
     assert missing == [], missing
+
+
+def test_cli_command_map_matches_the_registered_commands():
+    """cnnspec.cli.COMMANDS (which module to import for a command) equals what the modules register."""
+    code = ("import cnnspec.cli as c, importlib\n"
+            "for m in set(c.COMMANDS.values()): importlib.import_module('cnnspec.cli.' + m)\n"
+            "import pkgutil\n"
+            "for m in pkgutil.iter_modules(c.__path__): importlib.import_module('cnnspec.cli.' + m.name)\n"
+            "from typer.main import get_command\n"
+            "cmds = get_command(c.app).commands\n"
+            "print(sorted((n, cmd.callback.__module__.rsplit('.', 1)[-1]) for n, cmd in cmds.items()))\n"
+            "print(sorted(c.COMMANDS.items()))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=str(ROOT.parent))
+    assert out.returncode == 0, out.stderr[-2000:]
+    registered, mapped = out.stdout.strip().splitlines()
+    assert registered == mapped
+
+
+def test_check_command_loads_only_its_own_cli_module():
+    code = ("import sys\nfrom cnnspec.cli import main\n"
+            "try:\n    main(['check', 'specs/table6.yaml', '-q'])\nexcept SystemExit as e:\n    code = e.code\n"
+            "print(code, sorted(m for m in sys.modules if m.startswith('cnnspec.cli.') and m != 'cnnspec.cli.app'))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=str(ROOT.parent))
+    assert out.stdout.strip().splitlines()[-1] == "0 ['cnnspec.cli.check']", out.stdout + out.stderr[-1000:]

@@ -1,7 +1,9 @@
 """Command-line entry point. Errors are mapped to one-line messages here, once.
 
 Command modules register themselves on ``app`` when imported; they must stay light
-(TensorFlow is imported inside the commands that need it, never at module import).
+(TensorFlow is imported inside the commands that need it, never at module import). ``main`` imports
+only the module of the command being run (``COMMANDS``; a test keeps it equal to what the modules
+register), and every module for ``--help`` or an unknown command.
 """
 from __future__ import annotations
 
@@ -11,7 +13,26 @@ import traceback
 
 from cnnspec.errors import CnnspecError
 from cnnspec.cli.app import app, err_console, safe_markup
-from cnnspec.cli import check, code, deploy, diagnose, experiments, train  # noqa: E402,F401  (each registers its commands on `app`)
+import importlib
+
+#: command -> the module of cnnspec.cli that registers it.
+COMMANDS = {
+    "check": "check", "summary": "check", "layers": "check", "schema": "check",
+    "code": "code", "import": "code",
+    "export": "deploy", "predict": "deploy", "bench": "deploy", "serve": "deploy",
+    "doctor": "diagnose", "lr-find": "diagnose", "ensemble": "diagnose", "inspect": "diagnose",
+    "sweep": "experiments", "compare": "experiments", "baseline": "experiments", "report": "experiments",
+    "build": "train", "train": "train", "evaluate": "train",
+}
+
+
+def load_commands(argv: list[str] | None = None) -> None:
+    """Register the command that ``argv`` runs (its module only), or every command."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    first = next((a for a in args if not a.startswith("-")), None)
+    names = [COMMANDS[first]] if first in COMMANDS and "--help" not in args[:1] else sorted(set(COMMANDS.values()))
+    for name in names:
+        importlib.import_module(f"cnnspec.cli.{name}")
 
 
 def _one_line(text: str) -> str:
@@ -69,6 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     code (2 bad input or usage, 1 a check that disagreed or a diverged run, 130 interrupted,
     3 internal). ``CNNSPEC_DEBUG=1`` also prints the traceback with its causes."""
     debug = bool(os.environ.get("CNNSPEC_DEBUG"))
+    load_commands(argv)
     try:
         rv = app(args=argv, standalone_mode=False, prog_name="cnnspec")
     except CnnspecError as exc:
