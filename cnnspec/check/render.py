@@ -42,7 +42,13 @@ def _is_graph(report: Report) -> bool:
     return False
 
 
-def rich_table(report: Report, with_expect: bool = True) -> Table:
+def inner_rows(r) -> list:
+    """The rows inside a nested model (a pretrained base), for ``summary --expand``; [] otherwise."""
+    expand = getattr(r.row.layer, "expand", None)
+    return expand(r.input_shapes[0]) if expand is not None and r.input_shapes else []
+
+
+def rich_table(report: Report, with_expect: bool = True, expand: bool = False) -> Table:
     spec = report.spec
     has_expect = with_expect and any(r.row.expect for r in report.rows)
     graph = _is_graph(report)
@@ -77,6 +83,11 @@ def rich_table(report: Report, with_expect: bool = True) -> Table:
             else:
                 cells.append(Text("✗", style="bold red") if (out_bad or par_bad) else Text("✓", style="green"))
         t.add_row(*cells)
+        for inner in (inner_rows(r) if expand else []):
+            sub = [Text(f"  {inner.name} ({inner.layer.keras_class})", style="dim"), format_shape(inner.output),
+                   f"{inner.count.total:,}"]
+            sub += [", ".join(inner.inputs)] if graph else []
+            t.add_row(*(sub + [""] * (len(cells) - len(sub))), style="dim")
     t.caption = "\n".join(totals_lines(report))
     t.caption_justify = "left"
     return t
@@ -88,11 +99,14 @@ def _expected_shape(r):
     return _normalize_expected(r.row.expect.output, r.output, r.row.expect.output_printed)
 
 
-def markdown(report: Report) -> str:
+def markdown(report: Report, expand: bool = False) -> str:
     lines = [f"**Model: {report.spec.label}**", "", "| Layer (type) | Output Shape | Param # |",
              "|---|---|---:|"]
     for r in report.rows:
         lines.append(f"| {_layer_label(r)} | {format_shape(r.output)} | {r.count.total:,} |")
+        for inner in (inner_rows(r) if expand else []):
+            lines.append(f"| &nbsp;&nbsp;{inner.name} ({inner.layer.keras_class}) | {format_shape(inner.output)} | "
+                         f"{inner.count.total:,} |")
     lines.append("")
     lines.extend(f"{x}  " for x in totals_lines(report))
     return "\n".join(lines) + "\n"

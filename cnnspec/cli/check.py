@@ -86,6 +86,8 @@ class Fmt(str, Enum):
 def summary_cmd(
     spec: str = typer.Argument(..., help="Spec file; FILE#VARIANT picks one variant."),
     fmt: Fmt = typer.Option(Fmt.table, "--format", "-f", help="table, markdown, latex or json."),
+    expand: bool = typer.Option(False, "--expand", help="Also print the rows inside nested models "
+                                                         "(pretrained bases)."),
 ) -> int:
     """Print the model's summary table (the one a paper needs), without expectations."""
     from cnnspec.check.render import latex, markdown, rich_table
@@ -96,9 +98,9 @@ def summary_cmd(
         return 0
     for rep in reps:
         if fmt is Fmt.table:
-            console.print(rich_table(rep, with_expect=False))
+            console.print(rich_table(rep, with_expect=False, expand=expand))
         elif fmt is Fmt.markdown:
-            console.out(markdown(rep), end="")
+            console.out(markdown(rep, expand=expand), end="")
         else:
             console.out(latex(rep), end="")
     return 0

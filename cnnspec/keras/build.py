@@ -7,12 +7,14 @@ from cnnspec.errors import SpecError
 from cnnspec.spec.loader import INPUT, Spec
 
 
-def build_model(spec: Spec, *, overrides: dict[str, dict[str, Any]] | None = None, strip=()):
+def build_model(spec: Spec, *, overrides: dict[str, dict[str, Any]] | None = None, strip=(),
+                pretrained: bool = True):
     """A Keras functional model with the spec's layer names and wiring.
 
     ``overrides`` maps a layer type (``"Conv2D"``) or ``"*"`` to extra keyword arguments applied
     where the layer accepts them (for instance a training section's kernel_initializer or L2);
-    ``strip`` lists layer types left out (training-only layers at export).
+    ``strip`` lists layer types left out (training-only layers at export); ``pretrained=False``
+    builds pretrained bases with random weights (no download: for checks and tests).
     """
     import keras
 
@@ -33,11 +35,13 @@ def build_model(spec: Spec, *, overrides: dict[str, dict[str, Any]] | None = Non
             for k, v in overrides.get(key, {}).items():
                 if k in type(row.layer).model_fields and k not in row.layer.model_fields_set:
                     kwargs[k] = v
+        if not pretrained and "pretrained" in type(row.layer).model_fields:
+            kwargs["pretrained"] = None
         layer_spec = row.layer.model_copy(update=kwargs) if kwargs else row.layer
         if kwargs:
             layer_spec.__pydantic_fields_set__.update(kwargs)
         try:
-            layer = layer_spec.build_keras(row.name)
+            layer = layer_spec.build_keras(row.name, tuple(ins[0].shape[1:]))
             tensors[row.name] = layer_spec.apply_keras(layer, ins)
         except (TypeError, ValueError) as exc:
             raise SpecError(f"{row.name} ({row.type}): Keras refused the options: {' '.join(str(exc).split())[:200]}",

@@ -57,8 +57,10 @@ LAYER_CLASSES: tuple[type[Layer], ...] = (
     Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot,
 )
 
-#: Every accepted ``type`` (Keras 3 class name, Keras alias or R keras function) -> its class.
-BY_TYPE: dict[str, type[Layer]] = {t: cls for cls in LAYER_CLASSES for t in cls.type_names()}
+from .applications import APPLICATION_CLASSES  # noqa: E402  (pretrained bases: keras.applications)
+
+#: Every accepted ``type`` (Keras 3 class name, Keras alias, R keras function, base name) -> its class.
+BY_TYPE: dict[str, type[Layer]] = {t: cls for cls in LAYER_CLASSES + APPLICATION_CLASSES for t in cls.type_names()}
 
 #: Keras class name -> layer class (what a built model's layers are called).
 BY_KERAS_CLASS: dict[str, type[Layer]] = {cls.keras_class: cls for cls in LAYER_CLASSES}
@@ -72,7 +74,7 @@ def family(cls: type[Layer]) -> str:
     return cls.__module__.rsplit(".", 1)[-1]
 
 
-__all__ = ["LAYER_CLASSES", "BY_TYPE", "BY_KERAS_CLASS", "TRAINING_ONLY", "Layer", "Count", "Weight",
+__all__ = ["LAYER_CLASSES", "APPLICATION_CLASSES", "BY_TYPE", "BY_KERAS_CLASS", "TRAINING_ONLY", "Layer", "Count", "Weight",
            "Alternative", "family"] + [c.__name__ for c in LAYER_CLASSES]
 
 

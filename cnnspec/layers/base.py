@@ -242,8 +242,9 @@ class Layer(BaseModel):
 
         return {k: to_keras_value(k, v) for k, v in self.options().items()}
 
-    def build_keras(self, name: str):
-        """The Keras layer (imports Keras: only call from modules that need it)."""
+    def build_keras(self, name: str | None, input_shape: Shape | None = None):
+        """The Keras layer (imports Keras: only call from modules that need it). ``input_shape`` (no
+        batch) is for layers that build a whole model (pretrained bases)."""
         import keras
 
         cls = getattr(keras.layers, self.keras_class)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cnnspec.layers import LAYER_CLASSES, family
+from cnnspec.layers import APPLICATION_CLASSES, LAYER_CLASSES, family
 from cnnspec.layers.base import Layer
 from cnnspec.layers.options import describe
 
@@ -39,8 +39,8 @@ def describe_layer(cls: type[Layer]) -> dict[str, Any]:
 
 
 def registry() -> list[dict[str, Any]]:
-    """Every layer type, in registry order."""
-    return [describe_layer(cls) for cls in LAYER_CLASSES]
+    """Every layer type, in registry order, then the pretrained bases."""
+    return [describe_layer(cls) for cls in LAYER_CLASSES + APPLICATION_CLASSES]
 
 
 def _fmt_default(v: Any) -> str:
@@ -60,7 +60,7 @@ def markdown() -> str:
            "`trainable` and `expect` (see [spec-format.md](spec-format.md)). Parameter counts are the sums of",
            "the weights each layer declares; `cnnspec check --json` lists them.", ""]
     by_family: dict[str, list[dict]] = {}
-    for entry in registry():
+    for entry in registry()[:len(LAYER_CLASSES)]:
         by_family.setdefault(entry["family"], []).append(entry)
     for fam, entries in by_family.items():
         out += [f"## {FAMILY_TITLES.get(fam, fam)}", ""]
@@ -73,7 +73,22 @@ def markdown() -> str:
                 out += ["| option | default | meaning |", "|---|---|---|"]
                 out += [f"| `{k}` | {_fmt_default(o['default'])} | {o['doc']} |" for k, o in e["options"].items()]
                 out.append("")
-    return "\n".join(out)
+    return "\n".join(out + _applications_md())
+
+
+def _applications_md() -> list[str]:
+    """One section for the pretrained bases (they share their options)."""
+    first = describe_layer(APPLICATION_CLASSES[0])
+    out = ["## Pretrained bases (keras.applications)", "",
+           "A row names a base; Keras prints it as one `Functional` row, and so does `cnnspec summary`",
+           "(`--expand` prints the rows inside). `check` counts it without TensorFlow from the base's",
+           "architecture shipped with cnnspec; `build`/`train` construct the real keras.applications model.",
+           "See [transfer.md](transfer.md).", "",
+           "| type | R keras | preprocessing |", "|---|---|---|"]
+    out += [f"| `{c.keras_class}` | `{c.r_name}` | {c.preprocessing} |" for c in APPLICATION_CLASSES]
+    out += ["", "| option | default | meaning |", "|---|---|---|"]
+    out += [f"| `{k}` | {_fmt_default(o['default'])} | {o['doc']} |" for k, o in first["options"].items()]
+    return out + [""]
 
 
 _VAR = {"type": "string", "pattern": r"^\$", "description": "a variable ($name or ${name})"}
@@ -105,7 +120,7 @@ def json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a spec file."""
     defs: dict[str, Any] = {}
     rows = []
-    for cls in LAYER_CLASSES:
+    for cls in LAYER_CLASSES + APPLICATION_CLASSES:
         r = _row_schema(cls)
         defs.update(r["defs"])
         defs[cls.keras_class] = r["schema"]

@@ -361,7 +361,12 @@ def _raise(msg: str, file, line, field):
 
 
 def for_spec(spec) -> TrainConfig:
-    return parse_train(spec.train, spec.file, getattr(spec.train, "line", None))
+    """The spec's validated train section. A pretrained base that preprocesses its input itself
+    (keras.applications' preprocess_input) takes pixels in 0..255: the default scale is then 1."""
+    cfg = parse_train(spec.train, spec.file, getattr(spec.train, "line", None))
+    if cfg.scale is None and any(getattr(r.layer, "takes_pixels", False) for r in spec.rows):
+        cfg = TrainConfig.model_validate({**cfg.model_dump(exclude_unset=True), "scale": 1.0})
+    return cfg
 
 
 def with_flags(cfg: TrainConfig, flags: dict[str, Any], file: str | None = None) -> TrainConfig:
