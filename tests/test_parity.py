@@ -19,7 +19,9 @@ from cnnspec.layers import BY_TYPE, LAYER_CLASSES
 from cnnspec.spec.loader import load_specs
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "specs"
-SPECS = [s for f in sorted(SPEC_DIR.glob("*.yaml")) for s in load_specs(f)]
+#: the seed specs, and a sequence model with the recurrent, attention and wrapper families
+EXTRA = [SPEC_DIR.parent / "tests" / "specs" / "attention_block.yaml"]
+SPECS = [s for f in sorted(SPEC_DIR.glob("*.yaml")) + EXTRA for s in load_specs(f)]
 N = None
 LSTM8 = {"type": "LSTM", "units": 8}
 
@@ -278,3 +280,28 @@ def test_keras_matches_check(spec):
         assert (k["trainable"], k["non_trainable"]) == (res.count.trainable, res.count.non_trainable), \
             f"{res.row.name}: {res.count.formula}"
     assert model.count_params() == report.total
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("lang", ["python", "r"])
+def test_generated_code_for_new_families(lang):
+    """Code generation writes the wrapped layer as a nested call and attention as layer(query, value);
+    the generated Python builds with Keras to check's counts."""
+    import numpy as np
+
+    from cnnspec.interop.codegen import generate
+
+    spec = load_specs(EXTRA[0])[0]
+    code = generate(spec, lang)
+    if lang == "r":
+        assert "bidirectional(layer = layer_gru(units = 24, return_sequences = TRUE)" in code
+        assert "layer_time_distributed(layer = layer_dense(units = 8" in code
+        assert "layer_multi_head_attention(list(conv, conv), num_heads = 4, key_dim = 8" in code
+        return
+    assert "keras.layers.Bidirectional(keras.layers.GRU(24, return_sequences=True)" in code
+    assert "keras.layers.MultiHeadAttention(4, 8, name=\"mha\")(conv, conv)" in code
+    ns: dict = {}
+    exec(compile(code.replace("model.summary()", ""), "<generated>", "exec"), ns)
+    model, rep = ns["model"], check(spec)
+    tr = int(sum(np.prod(w.shape) for w in model.trainable_weights))
+    assert (model.count_params(), tr) == (rep.total, rep.trainable)

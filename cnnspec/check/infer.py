@@ -95,6 +95,10 @@ def infer(spec: Spec) -> list[RowResult]:
     results = []
     for row in spec.rows:
         ins = [shapes[n] for n in row.inputs]
+        if getattr(row.layer, "stateful", False) and spec.batch_size is None:
+            raise SpecError(f"{row.name} ({row.type}): a stateful layer needs a fixed batch size: write "
+                            "`input: {shape: [...], batch_size: N}`", file=spec.file, line=row.line_of("stateful"),
+                            field="stateful")
         try:
             out, cnt = row.layer.infer(ins)
         except ShapeError as exc:

@@ -29,6 +29,11 @@ def totals_lines(report: Report) -> list[str]:
             f"Non-trainable params: {report.non_trainable:,} ({human_bytes(report.non_trainable * 4)})"]
 
 
+def _fmt(report: Report, shape) -> str:
+    """A row's output shape as Keras prints it (a fixed batch size when the input has one)."""
+    return format_shape(shape, batch_size=report.spec.batch_size)
+
+
 def _layer_label(r) -> str:
     return f"{r.row.name} ({r.row.type})"
 
@@ -67,14 +72,14 @@ def rich_table(report: Report, with_expect: bool = True, expand: bool = False) -
         t.add_column("")
     bad = {(m.layer, m.field) for m in report.mismatches if m.layer is not None}
     for i, r in enumerate(report.rows):
-        cells = [_layer_label(r), format_shape(r.output), f"{r.count.total:,}"]
+        cells = [_layer_label(r), _fmt(report, r.output), f"{r.count.total:,}"]
         if graph:
             cells.append(", ".join(r.row.inputs))
         if has_expect:
             ex = r.row.expect
             out_bad = (i, "output") in bad
             par_bad = any((i, f) in bad for f in ("params", "trainable", "non_trainable"))
-            printed = format_shape(_expected_shape(r)) if ex and ex.output is not None else ""
+            printed = _fmt(report, _expected_shape(r)) if ex and ex.output is not None else ""
             cells.append(Text(printed, style="bold red" if out_bad else "") if ex else "")
             cells.append(Text(f"{ex.params:,}" if ex and ex.params is not None else "",
                               style="bold red" if par_bad else "") if ex else "")
@@ -84,7 +89,7 @@ def rich_table(report: Report, with_expect: bool = True, expand: bool = False) -
                 cells.append(Text("✗", style="bold red") if (out_bad or par_bad) else Text("✓", style="green"))
         t.add_row(*cells)
         for inner in (inner_rows(r) if expand else []):
-            sub = [Text(f"  {inner.name} ({inner.layer.keras_class})", style="dim"), format_shape(inner.output),
+            sub = [Text(f"  {inner.name} ({inner.layer.keras_class})", style="dim"), _fmt(report, inner.output),
                    f"{inner.count.total:,}"]
             sub += [", ".join(inner.inputs)] if graph else []
             t.add_row(*(sub + [""] * (len(cells) - len(sub))), style="dim")
@@ -103,9 +108,9 @@ def markdown(report: Report, expand: bool = False) -> str:
     lines = [f"**Model: {report.spec.label}**", "", "| Layer (type) | Output Shape | Param # |",
              "|---|---|---:|"]
     for r in report.rows:
-        lines.append(f"| {_layer_label(r)} | {format_shape(r.output)} | {r.count.total:,} |")
+        lines.append(f"| {_layer_label(r)} | {_fmt(report, r.output)} | {r.count.total:,} |")
         for inner in (inner_rows(r) if expand else []):
-            lines.append(f"| &nbsp;&nbsp;{inner.name} ({inner.layer.keras_class}) | {format_shape(inner.output)} | "
+            lines.append(f"| &nbsp;&nbsp;{inner.name} ({inner.layer.keras_class}) | {_fmt(report, inner.output)} | "
                          f"{inner.count.total:,} |")
     lines.append("")
     lines.extend(f"{x}  " for x in totals_lines(report))
@@ -126,7 +131,7 @@ def latex(report: Report) -> str:
            f"\\caption{{{_tex(spec.description or spec.source or spec.label)}}}", r"\begin{tabular}{llr}", r"\toprule",
            r"Layer (type) & Output Shape & Param \# \\", r"\midrule"]
     for r in report.rows:
-        out.append(f"{_tex(_layer_label(r))} & {format_shape(r.output)} & {r.count.total:,} \\\\")
+        out.append(f"{_tex(_layer_label(r))} & {_fmt(report, r.output)} & {r.count.total:,} \\\\")
     out += [r"\midrule",
             f"\\multicolumn{{3}}{{l}}{{Total params: {report.total:,}}} \\\\",
             f"\\multicolumn{{3}}{{l}}{{Trainable params: {report.trainable:,}}} \\\\",

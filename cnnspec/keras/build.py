@@ -22,7 +22,7 @@ def build_model(spec: Spec, *, overrides: dict[str, dict[str, Any]] | None = Non
 
     infer(spec)  # refuse what check refuses, with the same one-line error
     overrides = overrides or {}
-    inp = keras.Input(shape=spec.input_shape, dtype=spec.input_dtype, name=INPUT)
+    inp = keras.Input(shape=spec.input_shape, dtype=spec.input_dtype, name=INPUT, batch_size=spec.batch_size)
     tensors = {INPUT: inp}
     alias: dict[str, str] = {}
     for row in spec.rows:

@@ -109,6 +109,10 @@ class Application(Layer):
     def _shape(cls, v):
         return tuple(v) if isinstance(v, list) else v
 
+    @classmethod
+    def default_name(cls) -> str:
+        return cls.keras_class.lower()  # Keras's own names: vgg19, resnet50
+
     @property
     def takes_pixels(self) -> bool:
         """With its preprocessing, the base takes pixels in 0..255 (the training default scale is then 1)."""

@@ -31,6 +31,7 @@ class MultiHeadAttention(_Attention):
 
     type: Literal["MultiHeadAttention", "layer_multi_head_attention"]
     positional = ("num_heads", "key_dim", "value_dim", "dropout", "use_bias", "output_shape", "attention_axes")
+    py_positional = 2
     call_with_args = True
     num_heads: Size
     key_dim: Size

@@ -108,9 +108,10 @@ def broadcast(shapes: Sequence[Shape], layer: str) -> Shape:
     return out
 
 
-def format_shape(shape: Sequence[Dim], batch: bool = True) -> str:
-    """Keras's printed form: ``(None, 26, 26, 32)``."""
-    dims = (["None"] if batch else []) + ["None" if d is None else str(d) for d in shape]
+def format_shape(shape: Sequence[Dim], batch: bool = True, batch_size: int | None = None) -> str:
+    """Keras's printed form: ``(None, 26, 26, 32)``; ``(1, 184, 32)`` with a fixed batch size."""
+    first = "None" if batch_size is None else str(batch_size)
+    dims = ([first] if batch else []) + ["None" if d is None else str(d) for d in shape]
     if len(dims) == 1:
         return f"({dims[0]},)"
     return "(" + ", ".join(dims) + ")"

@@ -31,6 +31,7 @@ class _Wrapper(Layer):
     """A layer holding another layer."""
 
     positional = ("layer",)
+    py_positional = 1
     layer: Any
 
     @field_validator("layer", mode="before")

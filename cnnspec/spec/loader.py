@@ -68,6 +68,8 @@ class Spec:
     input_shape: Shape
     rows: list[Row]
     input_dtype: str = "float32"
+    #: a fixed batch size (stateful recurrent layers need one), or None
+    batch_size: int | None = None
     source: str | None = None
     description: str | None = None
     variant: str | None = None
@@ -84,6 +86,8 @@ class Spec:
         """Stable hash of what defines the network (not of comments or expectations)."""
         body = {"input": list(self.input_shape), "dtype": self.input_dtype,
                 "rows": [[r.type, r.name, r.inputs, r.layer.options()] for r in self.rows]}
+        if self.batch_size is not None:
+            body["batch_size"] = self.batch_size
         blob = json.dumps(body, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -114,8 +118,9 @@ def parse_shape(value: Any, what: str = "output") -> tuple[Shape, str]:
                 dims.append(int(p))
             else:
                 raise ValueError(f"{what}: cannot read {value!r} as a shape like '(None, 26, 26, 32)'")
-        if not dims or dims[0] is not None:
+        if not dims:
             raise ValueError(f"{what}: a printed shape starts with the batch dimension None, got {value!r}")
+        # the batch dimension: None, or a fixed batch size as stateful models print it, (1, 184, 32)
         return tuple(dims[1:]), text
     if isinstance(value, (list, tuple)):
         dims = []
@@ -416,14 +421,19 @@ def _parse_blocks(raw: Any, file: str) -> dict:
     return out
 
 
-def _parse_input(raw: Any, doc: LineDict, file: str) -> tuple[Shape, str]:
+def _parse_input(raw: Any, doc: LineDict, file: str) -> tuple[Shape, str, int | None]:
     line = doc.line_of("input")
     dtype = "float32"
+    batch = None
     if isinstance(raw, dict):
         for k in raw:
-            if k not in ("shape", "dtype"):
-                raise SpecError(f"unknown key '{k}' in `input`; allowed: shape, dtype", file=file,
+            if k not in ("shape", "dtype", "batch_size"):
+                raise SpecError(f"unknown key '{k}' in `input`; allowed: shape, dtype, batch_size", file=file,
                                 line=raw.line_of(k), field=f"input.{k}")
+        batch = raw.get("batch_size")
+        if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_DIM):
+            raise SpecError(f"input batch_size must be a positive integer, got {batch!r}", file=file,
+                            line=raw.line_of("batch_size"), field="input.batch_size")
         dtype = raw.get("dtype", "float32")
         if dtype not in ("float32", "float16", "bfloat16", "float64", "int32", "int64", "uint8"):
             raise SpecError(f"unsupported input dtype {dtype!r}", file=file, line=raw.line_of("dtype"),
@@ -435,7 +445,7 @@ def _parse_input(raw: Any, doc: LineDict, file: str) -> tuple[Shape, str]:
         raise SpecError(str(exc) + " (batch dimension left out)", file=file, line=line, field="input") from None
     if not shape:
         raise SpecError("`input` must have at least one dimension", file=file, line=line, field="input")
-    return shape, dtype
+    return shape, dtype, batch
 
 
 def load_specs(path: str | Path, text: str | None = None) -> list[Spec]:
@@ -486,7 +496,7 @@ def load_specs(path: str | Path, text: str | None = None) -> list[Spec]:
         ex.expand(doc["layers"], scope, doc.line_of("layers"))
         if not ex.rows:
             raise SpecError("`layers` is empty", file=path, line=doc.line_of("layers"), field="layers")
-        shape, dtype = _parse_input(ex.subst(doc["input"], scope, doc.line_of("input"), "input"), doc, path)
+        shape, dtype, batch = _parse_input(ex.subst(doc["input"], scope, doc.line_of("input"), "input"), doc, path)
         totals = None
         if doc.get("expect") is not None:
             totals = parse_expect(ex.subst(doc["expect"], scope, doc.line_of("expect"), "expect"), path,
@@ -496,7 +506,7 @@ def load_specs(path: str | Path, text: str | None = None) -> list[Spec]:
             if not isinstance(train, dict):
                 raise SpecError("`train` must be a mapping", file=path, line=doc.line_of("train"), field="train")
             train = ex.subst(train, scope, doc.line_of("train"), "train")
-        spec = Spec(name=name, file=path, input_shape=shape, rows=ex.rows, input_dtype=dtype,
+        spec = Spec(name=name, file=path, input_shape=shape, rows=ex.rows, input_dtype=dtype, batch_size=batch,
                     source=doc.get("source"), description=doc.get("description"), variant=v, variants=names,
                     expect=totals, train=train, input_line=doc.line_of("input"))
         _link(spec)
