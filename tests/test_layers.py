@@ -599,3 +599,21 @@ def test_stateful_spec_builds_with_its_batch_size(tmp_path):
     model = build_model(load_spec(p))
     assert tuple(model.output.shape) == (2, 1)
     assert model.count_params() == infer(load_spec(p))[0].count.total + 5
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_train_adapts_normalization_to_the_training_data(tmp_path):
+    """A Normalization row without mean/variance is adapted to the (scaled) training images."""
+    import keras
+    import numpy as np
+
+    from cnnspec.keras.training import train
+
+    p = tmp_path / "n.yaml"
+    p.write_text("input: [28, 28, 1]\nlayers:\n  - {type: Normalization, name: norm, axis: null}\n"
+                 "  - {type: Flatten}\n  - {type: Dense, units: 10, activation: softmax}\n")
+    train(str(p), data="sample", out=str(tmp_path / "r"), epochs=1, batch_size=64, limit=200)
+    model = keras.models.load_model(tmp_path / "r" / "model.keras")
+    mean = float(np.asarray(model.get_layer("norm").mean))
+    assert 0.05 < mean < 0.6  # Fashion-MNIST pixels scaled to [0, 1] average about 0.29; unadapted is 0

@@ -131,3 +131,21 @@ def build_check_report(spec, out) -> dict:
             "trainable_params": sum(r["trainable"] for r in krows),
             "non_trainable_params": sum(r["non_trainable"] for r in krows),
             "equals_check": not diffs, "differences": diffs}
+
+
+def adapt_normalization(model, x, scale: float = 1.0, offset: float = 0.0, limit: int = 10_000) -> list[str]:
+    """Adapt every ``Normalization`` layer created without mean and variance to the training data
+    (at most ``limit`` samples, scaled as training feeds them): Keras's ``layer.adapt`` on the
+    layer's own input. Returns the names of the adapted layers."""
+    import keras
+    import numpy as np
+
+    done = []
+    for layer in model.layers:
+        if type(layer).__name__ != "Normalization" or getattr(layer, "input_mean", None) is not None:
+            continue
+        feed = keras.Model(model.inputs, layer.input)
+        sample = np.asarray(x[:limit], dtype=np.float32) * scale + offset
+        layer.adapt(feed.predict(sample, batch_size=256, verbose=0))
+        done.append(layer.name)
+    return done

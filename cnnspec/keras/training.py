@@ -123,6 +123,9 @@ class _Run:
         if p.resuming:
             return load_resume_model(p)
         model = build_model(p.spec, overrides=p.cfg.overrides())
+        from cnnspec.keras.build import adapt_normalization  # Normalization rows without mean/variance
+
+        adapt_normalization(model, p.data.x_train, p.data.scale, float(p.cfg.offset))
         model.compile(optimizer=make_optimizer(p.cfg), loss=p.cfg.loss, metrics=make_metrics(p.cfg))
         return model
 

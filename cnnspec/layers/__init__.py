@@ -57,10 +57,36 @@ LAYER_CLASSES: tuple[type[Layer], ...] = (
     Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot,
 )
 
-from .applications import APPLICATION_CLASSES  # noqa: E402  (pretrained bases: keras.applications)
+from .applications import TYPE_NAMES as _BASE_NAMES  # noqa: E402  (pretrained bases: keras.applications)
+from .applications import application_class as _base_class  # noqa: E402
+
+
+class _Registry(dict):
+    """Type name -> class; the pretrained bases' classes are made on first use."""
+
+    def __missing__(self, key):
+        if key in _BASE_NAMES:
+            return _base_class(key)
+        raise KeyError(key)
+
+    def __contains__(self, key) -> bool:
+        return dict.__contains__(self, key) or key in _BASE_NAMES
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
 
 #: Every accepted ``type`` (Keras 3 class name, Keras alias, R keras function, base name) -> its class.
-BY_TYPE: dict[str, type[Layer]] = {t: cls for cls in LAYER_CLASSES + APPLICATION_CLASSES for t in cls.type_names()}
+BY_TYPE: dict[str, type[Layer]] = _Registry({t: cls for cls in LAYER_CLASSES for t in cls.type_names()})
+
+
+def __getattr__(name: str):
+    """``APPLICATION_CLASSES``: every pretrained base's class, made when first asked for."""
+    if name == "APPLICATION_CLASSES":
+        from .applications import application_classes
+
+        return application_classes()
+    raise AttributeError(name)
 
 #: Keras class name -> layer class (what a built model's layers are called).
 BY_KERAS_CLASS: dict[str, type[Layer]] = {cls.keras_class: cls for cls in LAYER_CLASSES}
@@ -88,10 +114,11 @@ def suggest_type(word: str) -> str:
     def key(s: str) -> str:
         return re.sub(r"[_\s]", "", s).lower()
 
-    by_key = {key(t): t for t in BY_TYPE}
+    names = list(BY_TYPE) + list(_BASE_NAMES)
+    by_key = {key(t): t for t in names}
     if key(word) in by_key:
         return f" (did you mean '{by_key[key(word)]}'?)"
     digits = re.sub(r"\D", "", word)
-    close = [c for c in difflib.get_close_matches(word, list(BY_TYPE), n=5, cutoff=0.85)
+    close = [c for c in difflib.get_close_matches(word, names, n=5, cutoff=0.85)
              if re.sub(r"\D", "", c) == digits]
     return f" (did you mean '{close[0]}'?)" if close else ""

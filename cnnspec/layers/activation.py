@@ -1,5 +1,4 @@
 """Activation layers: Activation, ReLU, LeakyReLU, Softmax, ELU, PReLU."""
-from __future__ import annotations
 
 from typing import Annotated, Literal
 

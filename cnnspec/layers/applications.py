@@ -4,7 +4,6 @@ its architecture, shipped as generated data (cnnspec/layers/bases/*.json.gz, mad
 scripts/gen_applications.py and verified against Keras by tests/test_applications.py); the data is
 read only when a spec uses the base. ``build``/``train`` construct the real keras.applications model.
 """
-from __future__ import annotations
 
 import functools
 import gzip
@@ -209,4 +208,16 @@ def _make(name: str) -> type[Application]:
     return cls
 
 
-APPLICATION_CLASSES: tuple[type[Application], ...] = tuple(_make(n) for n in BASES)
+#: every type name of a base (Keras name and R name) -> the base's Keras name
+TYPE_NAMES: dict[str, str] = {**{n: n for n in BASES}, **{v[1]: n for n, v in BASES.items()}}
+
+
+@functools.lru_cache(maxsize=None)
+def application_class(name: str) -> type[Application]:
+    """The row class of a base, made on first use (keeps `check` start-up fast)."""
+    return _make(TYPE_NAMES[name])
+
+
+def application_classes() -> tuple[type[Application], ...]:
+    """Every base's row class (for docs, the JSON Schema and the importers)."""
+    return tuple(application_class(n) for n in BASES)

@@ -1,6 +1,5 @@
 """Attention layers: MultiHeadAttention, Attention, AdditiveAttention. Their inputs are named rows:
 ``inputs: [query, value]`` or ``[query, value, key]`` (key defaults to value)."""
-from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 

@@ -1,7 +1,6 @@
 """Random augmentation layers (active in training only, stripped from exports): RandomFlip,
 RandomTranslation, RandomRotation, RandomZoom, RandomContrast, RandomBrightness, RandomCrop.
 Shape unchanged (RandomCrop: the crop size), no parameters."""
-from __future__ import annotations
 
 from typing import Literal, Union
 

@@ -5,7 +5,6 @@ A layer class declares its Keras options as pydantic fields (``extra="forbid"``)
 :meth:`Layer.output_shape` and :meth:`Layer.weights`; the parameter count is the sum of the
 declared weights' sizes, as Keras and torchinfo count. Everything else is shared.
 """
-from __future__ import annotations
 
 import re
 from dataclasses import dataclass

@@ -1,5 +1,4 @@
 """Convolution layers: Conv1D/2D/3D, Conv1D/2D/3DTranspose, SeparableConv1D/2D, DepthwiseConv1D/2D."""
-from __future__ import annotations
 
 from typing import ClassVar, Literal
 

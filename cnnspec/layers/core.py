@@ -1,5 +1,4 @@
 """Core layers: Dense, Flatten, Embedding, Rescaling, Masking, Permute, RepeatVector."""
-from __future__ import annotations
 
 from typing import Annotated, Literal
 

@@ -1,7 +1,6 @@
 """Layers found only inside keras.applications bases (not spec row types): the operations of a
 functional graph that are not layers (``x + 3.0`` in MobileNetV3), InceptionResNetV2's
 CustomScaleLayer and ConvNeXt's LayerScale. Used to count a base without TensorFlow."""
-from __future__ import annotations
 
 from typing import Literal
 

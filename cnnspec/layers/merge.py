@@ -1,5 +1,4 @@
 """Merge layers: Add, Subtract, Multiply, Average, Maximum, Minimum (element-wise), Concatenate, Dot."""
-from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 

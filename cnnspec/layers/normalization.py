@@ -1,6 +1,5 @@
 """Normalization layers: BatchNormalization, LayerNormalization, GroupNormalization,
 UnitNormalization, and the preprocessing Normalization (mean/variance as non-trainable weights)."""
-from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 

@@ -1,7 +1,6 @@
 """Option types shared by the layer classes, validated as Keras's constructors validate them,
 and the one description of each option name (used by `cnnspec layers`, docs/layers.md and the
 JSON Schema). Pure Python."""
-from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 

@@ -1,5 +1,4 @@
 """Pooling layers: MaxPooling1D/2D/3D, AveragePooling1D/2D/3D, GlobalMax/AveragePooling1D/2D/3D."""
-from __future__ import annotations
 
 from typing import ClassVar, Literal
 

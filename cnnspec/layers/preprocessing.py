@@ -1,5 +1,4 @@
 """Image preprocessing layers: Resizing, CenterCrop (shape rules only, no weights)."""
-from __future__ import annotations
 
 from typing import Literal
 

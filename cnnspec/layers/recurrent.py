@@ -1,7 +1,6 @@
 """Recurrent layers: SimpleRNN, LSTM, GRU (reset_after changes the bias), ConvLSTM1D/2D/3D.
 Input (steps, features) or (steps, *spatial, channels); one output per row (return_state is
 not supported: a row has one output)."""
-from __future__ import annotations
 
 from typing import ClassVar, Literal
 

@@ -135,6 +135,9 @@ def json_schema() -> dict[str, Any]:
     defs["repeat"] = {"type": "object", "additionalProperties": False, "required": ["repeat", "layers"],
                       "properties": {"repeat": {"type": ["integer", "string"]}, "with": {"type": "object"},
                                      "layers": {"$ref": "#/$defs/layers"}}}
+    # a row whose type is a variable ($base) is checked once expanded, by `cnnspec check`
+    rows.append({"type": "object", "required": ["type"],
+                 "properties": {"type": {"type": "string", "pattern": r"^\$"}}})
     defs["row"] = {"anyOf": rows}
     defs["layers"] = {"type": "array", "items": {"anyOf": [{"$ref": "#/$defs/row"}, {"$ref": "#/$defs/use"},
                                                           {"$ref": "#/$defs/repeat"}]}}

@@ -1,6 +1,5 @@
 """Regularisation layers, identity at inference: Dropout, SpatialDropout1D/2D/3D, GaussianNoise,
 GaussianDropout, AlphaDropout, ActivityRegularization."""
-from __future__ import annotations
 
 from typing import Annotated, Literal
 

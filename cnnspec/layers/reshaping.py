@@ -1,5 +1,4 @@
 """Reshaping layers: ZeroPadding1D/2D/3D, Cropping1D/2D/3D, UpSampling1D/2D/3D, Reshape."""
-from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal, Union
 

@@ -1,6 +1,5 @@
 """Wrapper layers: TimeDistributed (any layer on every time step) and Bidirectional (a recurrent
 layer run forwards and backwards). The wrapped layer is written as a row: ``layer: {type: LSTM, units: 32}``."""
-from __future__ import annotations
 
 from typing import Any, Literal
 
