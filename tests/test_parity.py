@@ -59,6 +59,7 @@ OPTION_SETS: list[tuple[str, dict, list]] = [
     ("Dense", {"units": 3, "use_bias": False, "activation": "relu"}, [(4, 6)]),
     ("Flatten", {}, [(3, 4, 5)]),
     ("Embedding", {"input_dim": 100, "output_dim": 8}, [(12,)]),
+    ("Embedding", {"input_dim": 100, "output_dim": 8, "lora_rank": 3, "input_length": 12}, [(12,)]),
     ("Rescaling", {"scale": 0.5, "offset": 1.0}, [(4, 4, 3)]),
     ("Masking", {"mask_value": -1.0}, [(10, 3)]),
     ("Permute", {"dims": [2, 1]}, [(10, 3)]),
@@ -84,6 +85,7 @@ OPTION_SETS: list[tuple[str, dict, list]] = [
     ("MultiHeadAttention", {"num_heads": 3, "key_dim": 4, "value_dim": 5, "output_shape": 7, "use_bias": False},
      [(10, 8), (12, 6), (12, 9)]),
     ("MultiHeadAttention", {"num_heads": 2, "key_dim": 2, "attention_axes": [2]}, [(5, 6, 8), (5, 6, 8)]),
+    ("MultiHeadAttention", {"num_heads": 2, "key_dim": 3, "value_dim": 4, "use_gate": True}, [(5, 6), (7, 8)]),
     ("Attention", {}, [(10, 8), (12, 8)]),
     ("Attention", {"use_scale": True, "score_mode": "concat"}, [(10, 8), (12, 6), (12, 8)]),
     ("AdditiveAttention", {}, [(10, 8), (12, 8)]),
@@ -108,6 +110,8 @@ OPTION_SETS: list[tuple[str, dict, list]] = [
     ("Activation", {"activation": "gelu"}, [(5,)]),
     ("ReLU", {"max_value": 6.0}, [(5,)]),
     ("LeakyReLU", {"negative_slope": 0.1}, [(5,)]),
+    ("LeakyReLU", {"alpha": 0.2}, [(5,)]),
+    ("LSTM", {"units": 4, "implementation": 1}, [(6, 3)]),
     ("Softmax", {"axis": 1}, [(5, 3)]),
     ("ELU", {"alpha": 0.5}, [(5,)]),
     ("PReLU", {}, [(5, 8)]),
@@ -229,10 +233,14 @@ def test_options_are_keras_parameters_with_keras_defaults(cls):
     import keras
 
     params = _signature(cls)
-    source = inspect.getsource(getattr(keras.layers, cls.keras_class).__init__)
+    kcls = getattr(keras.layers, cls.keras_class)
+    source = inspect.getsource(kcls.__init__)
+    inherited = {p for k in kcls.__mro__ if "__init__" in vars(k) and k.__module__.startswith("keras")
+                 for p in inspect.signature(k.__init__).parameters}  # passed on through **kwargs
     for opt in cls.option_names():
         popped = f'kwargs.pop("{opt}"' in source  # accepted through **kwargs (deprecated options)
-        assert opt in params or opt in _LAYER_KWARGS or popped, f"{cls.keras_class} has no option {opt} in Keras"
+        assert opt in params or opt in _LAYER_KWARGS or popped or opt in inherited, \
+            f"{cls.keras_class} has no option {opt} in Keras"
         info = next(i for f, i in cls.model_fields.items() if (i.alias or f) == opt)
         if opt in params and not info.is_required():
             kd, ours = _collapse(params[opt].default), _collapse(info.default)

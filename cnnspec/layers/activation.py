@@ -34,6 +34,8 @@ class LeakyReLU(Layer):
     type: Literal["LeakyReLU", "layer_activation_leaky_relu"]
     positional = ("negative_slope",)
     negative_slope: Annotated[float, Field(ge=0)] = 0.3
+    alpha: Annotated[float, Field(ge=0)] = Field(
+        default=0.3, description="Keras 2's name of negative_slope (deprecated; Keras still takes it)")
 
 
 class Softmax(Layer):

@@ -49,6 +49,9 @@ class MultiHeadAttention(_Attention):
     kernel_constraint: Constraint = None
     bias_constraint: Constraint = None
     seed: int | None = None
+    use_gate: bool = False
+    sliding_window: Size | None = None
+    flash_attention: bool | None = None
 
     def _out(self, query: Shape) -> tuple[int, ...]:
         if self.out_shape is None:
@@ -73,7 +76,8 @@ class MultiHeadAttention(_Attention):
         vd = self.value_dim or kd
         out = self._out(shapes[0])
         ws: list[Weight] = []
-        for part, dim, size in (("query", q, kd), ("key", k, kd), ("value", v, vd)):
+        parts = [("query", q, kd), ("key", k, kd)] + ([("gate", q, vd)] if self.use_gate else []) + [("value", v, vd)]
+        for part, dim, size in parts:
             ws.append(Weight(f"{part}/kernel", (dim, h, size)))
             if self.use_bias:
                 ws.append(Weight(f"{part}/bias", (h, size)))

@@ -18,6 +18,7 @@ class _Augment(Layer):
     training_only = True
     input_rank = 3
     seed: int | None = None
+    data_format: DataFormat | None = None
 
 
 class RandomFlip(_Augment):
@@ -92,7 +93,6 @@ class RandomCrop(_Augment):
     training_only = False
     height: Size
     width: Size
-    data_format: DataFormat | None = None
 
     def output_shape(self, shape: Shape) -> Shape:
         return (self.height, self.width) + shape[2:]

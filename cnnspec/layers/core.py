@@ -78,12 +78,21 @@ class Embedding(Layer):
     embeddings_constraint: Constraint = None
     activity_regularizer: Regularizer = None
     mask_zero: bool = False
+    input_length: Size | None = Field(default=None, description="Keras 2's sequence length (deprecated: "
+                                      "Keras 3 ignores it; the input shape gives the length)")
+    lora_rank: Size | None = None
+    lora_alpha: Annotated[float, Field(gt=0)] | None = None
 
     def output_shape(self, shape: Shape) -> Shape:
         return shape + (self.output_dim,)
 
     def weights(self, shape: Shape) -> list[Weight]:
-        return [Weight("embeddings", (self.input_dim, self.output_dim))]
+        """The table; with lora_rank the table is frozen and a trainable low-rank pair added (as Keras)."""
+        ws = [Weight("embeddings", (self.input_dim, self.output_dim), trainable=self.lora_rank is None)]
+        if self.lora_rank is not None:
+            ws += [Weight("lora_embeddings_a", (self.input_dim, self.lora_rank)),
+                   Weight("lora_embeddings_b", (self.lora_rank, self.output_dim))]
+        return ws
 
 
 class Rescaling(Layer):

@@ -4,6 +4,8 @@ not supported: a row has one output)."""
 
 from typing import ClassVar, Literal
 
+from pydantic import Field
+
 from cnnspec.layers.shapes import Shape, ShapeError, as_tuple, conv_output_length
 from .base import (Activation, Constraint, DataFormat, Initializer, Layer, Padding, Rate, Regularizer, Size,
                    SizeOrTuple, Weight)
@@ -74,6 +76,7 @@ class LSTM(_RNN):
     recurrent_activation: Activation = "sigmoid"
     unit_forget_bias: bool = True
     use_cudnn: Literal["auto"] | bool = "auto"
+    implementation: Literal[1, 2] = Field(default=2, description="Keras 2's kernel choice (ignored by Keras 3)")
 
 
 class GRU(_RNN):
@@ -84,6 +87,7 @@ class GRU(_RNN):
     recurrent_activation: Activation = "sigmoid"
     reset_after: bool = True
     use_cudnn: Literal["auto"] | bool = "auto"
+    implementation: Literal[1, 2] = Field(default=2, description="Keras 2's kernel choice (ignored by Keras 3)")
 
     def _bias_shape(self, n: int) -> tuple[int, ...]:
         return (2, n) if self.reset_after else (n,)

@@ -56,11 +56,10 @@ class _Pad(Layer):
         return tuple(None if n is None else n + a + b for n, (a, b) in zip(shape[:-1], pads)) + shape[-1:]
 
 
-class ZeroPadding1D(_Pad):
+class ZeroPadding1D(_Pad, _Channels):
     """``keras.layers.ZeroPadding1D``: zeros before and after the steps."""
 
     type: Literal["ZeroPadding1D", "layer_zero_padding_1d"]
-    positional = ("padding",)
     input_rank = 2
     rank = 1
 
