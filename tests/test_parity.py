@@ -313,3 +313,96 @@ def test_generated_code_for_new_families(lang):
     model, rep = ns["model"], check(spec)
     tr = int(sum(np.prod(w.shape) for w in model.trainable_weights))
     assert (model.count_params(), tr) == (rep.total, rep.trainable)
+
+
+# Whole networks of the new families, built with Keras and compared row by row with check.
+NETWORKS = {
+    "video_td_lstm": """
+input: [8, 32, 32, 3]
+layers:
+  - {type: TimeDistributed, layer: {type: Conv2D, filters: 8, kernel_size: 3, activation: relu}}
+  - {type: TimeDistributed, layer: {type: MaxPooling2D, pool_size: 2}}
+  - {type: TimeDistributed, layer: {type: Flatten}}
+  - {type: LSTM, units: 16}
+  - {type: Dense, units: 4, activation: softmax}
+""",
+    "unet3d": """
+input: [16, 16, 16, 1]
+layers:
+  - {type: Conv3D, name: c1, filters: 4, kernel_size: 3, padding: same, activation: relu}
+  - {type: MaxPool3D, name: p1}
+  - {type: Conv3D, name: c2, filters: 8, kernel_size: 3, padding: same}
+  - {type: UpSampling3D, name: u1}
+  - {type: Concatenate, name: cat, inputs: [c1, u1]}
+  - {type: Conv3DTranspose, filters: 2, kernel_size: 2, strides: 2}
+  - {type: Cropping3D, cropping: 2}
+  - {type: ZeroPadding3D, padding: 1}
+  - {type: GlobalAveragePooling3D}
+""",
+    "seq2seq": """
+input: [null, 12]
+layers:
+  - {type: Masking, mask_value: 0.0}
+  - {type: GRU, units: 10, reset_after: false}
+  - {type: RepeatVector, n: 5}
+  - {type: SimpleRNN, units: 6, return_sequences: true, go_backwards: true}
+  - {type: TimeDistributed, layer: {type: Dense, units: 3}}
+  - {type: Permute, dims: [2, 1]}
+""",
+    "conv1d_autoencoder": """
+input: [64, 2]
+layers:
+  - {type: SeparableConv1D, filters: 8, kernel_size: 5, strides: 2, padding: same}
+  - {type: DepthwiseConv1D, kernel_size: 3, depth_multiplier: 2}
+  - {type: GroupNormalization, groups: 4}
+  - {type: PReLU, shared_axes: [1]}
+  - {type: Conv1DTranspose, filters: 2, kernel_size: 4, strides: 2}
+  - {type: ELU}
+  - {type: UnitNormalization}
+""",
+    "siamese_merges": """
+input: [20]
+layers:
+  - {type: Dense, name: a, units: 8}
+  - {type: Dense, name: b, inputs: input, units: 8}
+  - {type: Subtract, name: d, inputs: [a, b]}
+  - {type: Maximum, name: mx, inputs: [a, b]}
+  - {type: Minimum, name: mn, inputs: [a, b]}
+  - {type: Dot, name: dot, inputs: [mx, mn], axes: 1, normalize: true}
+  - {type: Concatenate, inputs: [d, dot]}
+  - {type: GaussianNoise, stddev: 0.1}
+  - {type: AlphaDropout, rate: 0.1}
+  - {type: Dense, units: 1, activation: sigmoid, lora_rank: 2}
+""",
+    "images_preprocessing": """
+input: [48, 40, 3]
+layers:
+  - {type: Resizing, height: 36, width: 36}
+  - {type: RandomCrop, height: 32, width: 32}
+  - {type: CenterCrop, height: 30, width: 30}
+  - {type: RandomContrast, factor: 0.1}
+  - {type: Normalization, mean: [0.5, 0.5, 0.5], variance: [0.25, 0.25, 0.25]}
+  - {type: ConvLSTM1D, filters: 4, kernel_size: 3, return_sequences: true}
+  - {type: Bidirectional, layer: {type: ConvLSTM1D, filters: 2, kernel_size: 3}, merge_mode: sum}
+  - {type: GlobalMaxPool1D}
+""",
+}
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("name", list(NETWORKS))
+def test_networks_of_new_families_build_to_check(name, tmp_path):
+    import keras
+
+    from cnnspec.keras.build import build_model, keras_rows
+
+    p = tmp_path / f"{name}.yaml"
+    p.write_text(NETWORKS[name])
+    spec = load_specs(p)[0]
+    keras.backend.clear_session()
+    report = check(spec)
+    built = {r["name"]: r for r in keras_rows(build_model(spec))}
+    for res in report.rows:
+        k = built[res.row.name]
+        assert tuple(k["output_shape"]) == res.output, res.row.name
+        assert (k["trainable"], k["non_trainable"]) == (res.count.trainable, res.count.non_trainable), res.row.name
