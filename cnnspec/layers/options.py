@@ -191,6 +191,8 @@ OPTION_DOCS: dict[str, str] = {
     "use_scale": "learn a scale for the attention scores",
     "score_mode": "score function: 'dot' or 'concat'",
     "use_gate": "add a gating projection (one more query-sized kernel)",
+    "sliding_window": "attend only to the keys within this distance (no weights)",
+    "flash_attention": "use flash attention when the backend has it (no effect on the weights)",
     "dims": "permutation of the axes (1-based, batch excluded), e.g. [2, 1]",
     "n": "number of repetitions",
     "mask_value": "time steps whose every feature equals it are masked",
