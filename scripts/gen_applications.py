@@ -137,7 +137,8 @@ def generate(name: str) -> dict:
     variants = {}
     default = None
     for head, kw in (("top", {"include_top": True}), ("none", {"include_top": False}),
-                     ("avg", {"include_top": False, "pooling": "avg"}), ("max", {"include_top": False, "pooling": "max"})):
+                     ("avg", {"include_top": False, "pooling": "avg"}),
+                     ("max", {"include_top": False, "pooling": "max"})):
         keras.backend.clear_session()
         if default is not None:
             kw["input_shape"] = (default, default, 3)

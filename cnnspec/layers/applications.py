@@ -48,6 +48,14 @@ BASES: dict[str, tuple[str, str, str]] = {
 }
 
 
+#: square input sizes Keras accepts with include_top and ImageNet weights, where it accepts more than the
+#: base's default size (None: any size, with a warning)
+TOP_SIZES: dict[str, tuple[int, ...] | None] = {
+    "MobileNet": (128, 160, 192, 224), "MobileNetV2": (96, 128, 160, 192, 224),
+    "MobileNetV3Small": None, "MobileNetV3Large": None,
+}
+
+
 @functools.lru_cache(maxsize=None)
 def architecture(name: str) -> dict[str, Any]:
     """The base's generated architecture (read once, when a spec first uses it)."""
@@ -93,8 +101,9 @@ class Application(Layer):
     positional = ()
     include_top: bool = True
     # stored as `pretrained`: a field named weights would hide Layer.weights
-    pretrained: str | None = Field(default="imagenet", alias="weights", description="'imagenet', a weights file saved by Keras "
-                                "(.weights.h5 or .h5), or none (random initialisation)")
+    pretrained: str | None = Field(default="imagenet", alias="weights",
+                                   description="'imagenet', a weights file saved by Keras "
+                                               "(.weights.h5 or .h5), or none (random initialisation)")
     input_shape: tuple[Size, ...] | None = None
     pooling: Literal["avg", "max"] | None = None
     classes: Size = 1000
@@ -131,9 +140,11 @@ class Application(Layer):
         if self.pretrained == "imagenet" and shape[-1] != 3:
             raise ShapeError("The input must have 3 channels with weights 'imagenet'; "
                              f"Received: input_shape={format_shape(shape)}", "weights")
-        size = arch["default_size"]
-        if self.include_top and self.pretrained == "imagenet" and tuple(shape[:2]) != (size, size):
-            raise ShapeError(f"include_top with weights 'imagenet' needs input_shape ({size}, {size}, 3), got "
+        sizes = TOP_SIZES.get(self.keras_class, (arch["default_size"],))
+        square = shape[0] if shape[0] == shape[1] else None
+        if self.include_top and self.pretrained == "imagenet" and sizes is not None and square not in sizes:
+            want = " or ".join(f"({n}, {n}, 3)" for n in sizes)
+            raise ShapeError(f"include_top with weights 'imagenet' needs input_shape {want}, got "
                              f"{format_shape(shape)}", "include_top")
         m = arch["min_size"]
         if any(d is not None and d < m for d in shape[:2]):

@@ -151,7 +151,8 @@ def json_schema() -> dict[str, Any]:
             "name": {"type": "string"}, "source": {"type": "string"}, "description": {"type": "string"},
             "notes": {}, "vars": {"type": "object"}, "variants": {"type": "object"},
             "input": {"description": "input shape without the batch dimension, or {shape, dtype}",
-                      "anyOf": [shape, {"type": "object", "properties": {"shape": shape, "dtype": {"type": "string"}}}]},
+                      "anyOf": [shape, {"type": "object", "properties": {
+                          "shape": shape, "dtype": {"type": "string"}, "batch_size": {"type": "integer"}}}]},
             "layers": {"$ref": "#/$defs/layers"},
             "blocks": {"type": "object", "additionalProperties": {
                 "anyOf": [{"$ref": "#/$defs/layers"},

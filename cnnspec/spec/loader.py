@@ -431,7 +431,8 @@ def _parse_input(raw: Any, doc: LineDict, file: str) -> tuple[Shape, str, int | 
                 raise SpecError(f"unknown key '{k}' in `input`; allowed: shape, dtype, batch_size", file=file,
                                 line=raw.line_of(k), field=f"input.{k}")
         batch = raw.get("batch_size")
-        if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_DIM):
+        if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int)
+                                  or not 1 <= batch <= MAX_DIM):
             raise SpecError(f"input batch_size must be a positive integer, got {batch!r}", file=file,
                             line=raw.line_of("batch_size"), field="input.batch_size")
         dtype = raw.get("dtype", "float32")
