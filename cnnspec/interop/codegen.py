@@ -14,11 +14,8 @@ from cnnspec.errors import SpecError
 from cnnspec.spec.loader import INPUT, Row, Spec
 
 from cnnspec.interop.codegen_bases import is_base, python_lines, r_lines
-from cnnspec.layers import LAYER_CLASSES, Layer
+from cnnspec.layers import Layer
 
-#: Keras 3 positional parameters, in signature order (a fact on each layer class; kept here as a
-#: mapping for the importer).
-POSITIONAL: dict[str, tuple[str, ...]] = {cls.keras_class: cls.positional for cls in LAYER_CLASSES}
 
 
 def ordered_options(row: Row) -> dict[str, Any]:
