@@ -618,3 +618,10 @@ def test_train_adapts_normalization_to_the_training_data(tmp_path):
     model = keras.models.load_model(tmp_path / "r" / "model.keras")
     mean = float(np.asarray(model.get_layer("norm").mean))
     assert 0.05 < mean < 0.6  # Fashion-MNIST pixels scaled to [0, 1] average about 0.29; unadapted is 0
+
+
+def test_nested_model_type_gets_a_useful_hint():
+    from cnnspec.layers import suggest_type
+
+    assert "type: VGG19" in suggest_type("Functional")
+    assert suggest_type("vgg19") == " (did you mean 'VGG19'?)"

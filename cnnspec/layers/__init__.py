@@ -115,6 +115,9 @@ def suggest_type(word: str) -> str:
     def key(s: str) -> str:
         return re.sub(r"[_\s]", "", s).lower()
 
+    if word in ("Functional", "Sequential", "Model"):
+        return (" (Keras prints a nested model as one row of this type: write the base it is, such as "
+                "type: VGG19, or its layers)")
     names = list(BY_TYPE) + list(_BASE_NAMES)
     by_key = {key(t): t for t in names}
     if key(word) in by_key:
