@@ -6,6 +6,7 @@ each pooling; every row's output shape and weights are compared with cnnspec's r
 is written, and Keras's totals are stored for tests/test_applications.py.
 
 Run: python scripts/gen_applications.py [NAME ...]   (all bases when no name is given)
+     python scripts/gen_applications.py --sizes-only [NAME ...]   (only the sizes read from the source)
 """
 from __future__ import annotations
 
@@ -123,16 +124,36 @@ def _counts(model) -> dict:
     return {"output": [int(d) for d in model.output.shape[1:]], "trainable": tr, "non_trainable": nt}
 
 
+def _source_sizes(name: str) -> tuple[list[str], list[str]]:
+    """default_size and min_size values in the base's Keras source (keras.src, not the API shim)."""
+    import importlib
+
+    from cnnspec.layers.applications import BASES
+
+    src = inspect.getsource(importlib.import_module(f"keras.src.applications.{BASES[name][0]}"))
+    return re.findall(r"default_size\s*=\s*(\d+)", src), re.findall(r"min_size\s*=\s*(\d+)", src)
+
+
+def update_sizes(name: str) -> None:
+    """Rewrite only the sizes read from the Keras source in an existing data file (no rebuild)."""
+    from cnnspec.layers.applications import DATA
+
+    path = DATA / f"{name}.json.gz"
+    data = json.loads(gzip.decompress(path.read_bytes()))
+    sizes, mins = _source_sizes(name)
+    data["min_size"] = int(min(map(int, mins))) if mins else 32
+    data["sizes_in_source"] = sorted(set(map(int, sizes)))
+    path.write_bytes(gzip.compress(json.dumps(data, separators=(",", ":")).encode(), compresslevel=9, mtime=0))
+    print(f"{name}: min_size {data['min_size']}")
+
+
 def generate(name: str) -> dict:
     """Build the base's variants with Keras and return its data."""
     import keras
 
     from cnnspec.layers.applications import BASES
 
-    module = getattr(keras.applications, BASES[name][0])
-    src = inspect.getsource(module)
-    sizes = re.findall(r"default_size\s*=\s*(\d+)", src)
-    mins = re.findall(r"min_size\s*=\s*(\d+)", src)
+    sizes, mins = _source_sizes(name)
     fn = getattr(keras.applications, name)
     variants = {}
     default = None
@@ -177,4 +198,10 @@ def main(names: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    if sys.argv[1:2] == ["--sizes-only"]:
+        from cnnspec.layers.applications import BASES, DATA
+
+        for n in sys.argv[2:] or [b for b in BASES if (DATA / f"{b}.json.gz").exists()]:
+            update_sizes(n)
+    else:
+        main(sys.argv[1:])

@@ -118,13 +118,15 @@ def test_spec_with_a_base_builds_to_the_checked_counts(options, tmp_path):
 def test_bad_base_options_are_one_line_errors(tmp_path, run_cli):
     cases = [({"include_top": False, "weights": None, "fine_tune_from": "no_such_layer"}, [32, 32, 3],
               "fine_tune_from"),
+             ({"include_top": False, "weights": None, "type": "InceptionV3"}, [64, 64, 3], "at least 75x75"),
+             ({"include_top": False, "weights": None, "type": "Xception"}, [64, 64, 3], "at least 71x71"),
              ({"include_top": False, "weights": None}, [16, 16, 3], "at least 32x32"),
              ({"include_top": False, "weights": "imagenet"}, [32, 32, 1], "3 channels"),
              ({"include_top": True, "weights": "imagenet"}, [32, 32, 3], "224"),
              ({"include_top": False, "alpha": 0.5}, [32, 32, 3], "unknown option 'alpha'")]
     for opts, shape, text in cases:
         p = tmp_path / "b.yaml"
-        p.write_text(json.dumps({"input": shape, "layers": [{"type": "VGG16", **opts}]}))
+        p.write_text(json.dumps({"input": shape, "layers": [{"type": "VGG16", **opts}]}))  # opts may set type
         code, _, err = run_cli("check", p)
         assert code == 2 and text in err and "Traceback" not in err, err
         assert len(err.strip().splitlines()) == 1
