@@ -187,3 +187,14 @@ def test_second_sweep_on_the_same_dir_refused(tmp_path):
     assert r.returncode != 0 and "another cnnspec sweep" in r.stderr and str(__import__("os").getpid()) in r.stderr
     with pytest.raises(CnnspecError, match="another cnnspec sweep"):
         SweepRun(load_sweep(p), tmp_path / "o", extend=False, retry_failed=False).lock()  # same process, 2nd fd
+
+
+@pytest.mark.parametrize("body,words", [
+    ("data: 5\ngrid: {variant: [A]}\n", "`data` is a dataset name"),
+    ("repeats: true\ngrid: {variant: [A]}\n", "valid integer"),
+    ("random: {trials: 2, space: {vars.rate: {uniform: [0.1]}}}\n", "uniform takes two values"),
+    ("grid: [1, 2]\n", "valid dictionary"),
+])
+def test_hostile_sweep_values(tmp_path, body, words):
+    msg = err(tmp_path, body)
+    assert ":2:" in msg and words in msg and "\n" not in msg, msg

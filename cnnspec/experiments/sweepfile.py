@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 
 from cnnspec.errors import SpecError
 from cnnspec.spec.loader import load_specs
@@ -38,7 +38,7 @@ class Data(Strict):
 
     name: str = "sample"
     path: Optional[str] = None
-    limit: Optional[int] = Field(None, ge=1)
+    limit: Optional[StrictInt] = Field(None, ge=1)
 
 
 class Dim(Strict):
@@ -74,15 +74,15 @@ class Dim(Strict):
 class Refine(Strict):
     """Second, finer stage: numeric ranges narrowed to the span of the ``top_k`` best trials."""
 
-    top_k: int = Field(3, ge=1)
-    trials: int = Field(..., ge=1, le=MAX_TRIALS)
+    top_k: StrictInt = Field(3, ge=1)
+    trials: StrictInt = Field(..., ge=1, le=MAX_TRIALS)
 
 
 class Random(Strict):
     """Random search: ``trials`` samples of ``space`` drawn with ``seed``."""
 
-    trials: int = Field(..., ge=1, le=MAX_TRIALS)
-    seed: int = Field(0, ge=0)
+    trials: StrictInt = Field(..., ge=1, le=MAX_TRIALS)
+    seed: StrictInt = Field(0, ge=0)
     space: dict[str, Dim]
     refine: Optional[Refine] = None
 
@@ -91,8 +91,8 @@ class Halving(Strict):
     """Successive halving: every trial trains ``min_epochs``, the best 1/``eta`` go on to eta times more
     epochs, until train.epochs."""
 
-    min_epochs: int = Field(1, ge=1)
-    eta: int = Field(2, ge=2)
+    min_epochs: StrictInt = Field(1, ge=1)
+    eta: StrictInt = Field(2, ge=2)
 
 
 class SweepFile(Strict):
@@ -104,7 +104,7 @@ class SweepFile(Strict):
     train: dict[str, Any] = Field(default_factory=dict)
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     random: Optional[Random] = None
-    repeats: int = Field(1, ge=1, le=100)
+    repeats: StrictInt = Field(1, ge=1, le=100)
     metric: Literal["val_accuracy", "val_loss", "accuracy", "loss", "test_accuracy", "test_loss"] = "val_accuracy"
     halving: Optional[Halving] = None
     baselines: list[Literal["knn", "random_forest", "xgboost", "logistic"]] = Field(default_factory=list)
@@ -180,6 +180,11 @@ def _pydantic_error(exc: ValidationError, doc: LineDict, file: str) -> SpecError
         allowed = list(parent_model.model_fields) if parent_model else []
         key = str(loc[-1]) if loc else "?"
         msg = f"unknown key '{key}'{suggest(key, allowed)}; allowed: {', '.join(allowed)}"
+    elif loc and loc[0] == "data" and len(loc) == 1:
+        msg = "`data` is a dataset name (`data: fashion_mnist`) or a mapping {name, path, limit}"
+    elif len(loc) >= 2 and loc[-2] in ("uniform", "loguniform", "int") and isinstance(loc[-1], int):
+        fld = ".".join(parts[:-1])
+        msg = f"{loc[-2]} takes two values [low, high]"
     else:
         msg = str(e["msg"]).removeprefix("Value error, ")
         if e["type"] == "missing":
