@@ -52,7 +52,8 @@ def plot_metric_vs_values(rows: list[dict], folder: str | Path) -> list[Path]:
         fig, ax = plt.subplots(figsize=(5.5, 4))
         for variant in sorted({str(p[2]) for p in pts}):
             sel = sorted((p[0], p[1]) for p in pts if str(p[2]) == variant)
-            ax.plot([s[0] for s in sel], [s[1] for s in sel], "o-" if len(sel) > 1 else "o", ms=4,
+            grid_like = 1 < len({s[0] for s in sel}) <= 6  # lines join grid values; random samples are points
+            ax.plot([s[0] for s in sel], [s[1] for s in sel], "o-" if grid_like else "o", ms=4,
                     label=variant if variant != "None" else None)
         xs = [p[0] for p in pts]
         if min(xs) > 0 and max(xs) / min(xs) > 50:
