@@ -11,13 +11,13 @@ from .base import Layer, Weight
 
 def nested_layer(value: Any) -> Layer:
     """A row mapping (``{type: Dense, units: 3}``) validated as its layer class."""
-    from cnnspec.layers import BY_TYPE  # the registry imports this module
+    from cnnspec.layers import lookup  # the registry imports this module
 
     if isinstance(value, Layer):
         return value
     if not isinstance(value, dict) or "type" not in value:
         raise ValueError("`layer` is a row like {type: LSTM, units: 32}")
-    cls = BY_TYPE.get(value["type"]) if isinstance(value["type"], str) else None
+    cls = lookup(value["type"]) if isinstance(value["type"], str) else None
     if cls is None:
         raise ValueError(f"unsupported layer type {value['type']!r} in `layer`")
     extra = set(value) & {"inputs", "expect"}

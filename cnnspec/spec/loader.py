@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from cnnspec.errors import SpecError
 from cnnspec.util import split_variant, suggest  # noqa: F401  (suggest is used by the importer too)
-from cnnspec.layers import BY_TYPE, LAYER_CLASSES, Layer, suggest_type
+from cnnspec.layers import Layer, lookup
 from cnnspec.layers.shapes import MAX_DIM, Shape
 from cnnspec.spec.yamlio import LineDict, LineList, load
 
@@ -281,11 +281,13 @@ class _Expander:
         item = self.subst(raw, scope, raw.line, None)
         line = item.line
         tname = item["type"]
-        if not isinstance(tname, str) or tname not in BY_TYPE:
+        cls = lookup(tname) if isinstance(tname, str) else None
+        if cls is None:
+            from cnnspec.layers.registry import LAYER_CLASSES, suggest_type
+
             raise self.err(f"unknown layer type '{tname}'{suggest_type(str(tname))}: not supported by cnnspec "
                            f"(`cnnspec layers` lists the {len(LAYER_CLASSES)} supported types)",
                            item.line_of("type"), "type")
-        cls = BY_TYPE[tname]
         data = {k: v for k, v in item.items() if k not in ROW_META}
         data["type"] = tname
         try:
@@ -381,10 +383,12 @@ def _check_types(doc: LineDict, path: str) -> None:
             _row_types(body, doc.line_of("blocks"), found, seen)
     unknown: dict[str, int] = {}
     for t, line in found:
-        if t not in BY_TYPE and t not in unknown:
+        if t not in unknown and lookup(t) is None:
             unknown[t] = line
     if not unknown:
         return
+    from cnnspec.layers.registry import LAYER_CLASSES, suggest_type
+
     first = min(unknown.values())
     if len(unknown) == 1:
         t = next(iter(unknown))
