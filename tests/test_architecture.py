@@ -102,3 +102,23 @@ def test_check_command_loads_only_its_own_cli_module():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          cwd=str(ROOT.parent))
     assert out.stdout.strip().splitlines()[-1] == "0 ['cnnspec.cli.check']", out.stdout + out.stderr[-1000:]
+
+
+def test_layer_index_is_current():
+    """cnnspec/layers/_index.py (what lets `check` import only the families a spec uses) matches the
+    registry; regenerate it with `python -m cnnspec.layers.registry`."""
+    from cnnspec.layers.registry import index_source
+
+    assert (ROOT / "layers" / "_index.py").read_text() == index_source()
+
+
+def test_check_imports_only_the_families_it_uses():
+    code = ("import sys\nimport cnnspec.check.infer as c, cnnspec.spec.loader as l\n"
+            "c.check(l.load_spec('specs/table6.yaml'))\n"
+            "print(sorted(m.rsplit('.', 1)[-1] for m in sys.modules if m.startswith('cnnspec.layers.')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=str(ROOT.parent))
+    assert out.returncode == 0, out.stderr[-2000:]
+    loaded = set(eval(out.stdout.strip().splitlines()[-1]))
+    assert {"conv", "pooling", "core", "regularization"} <= loaded
+    assert not loaded & {"recurrent", "attention", "wrappers", "registry", "applications"}, loaded
