@@ -290,3 +290,25 @@ def test_successive_halving_prunes_and_continues_the_best(tmp_path):
     assert kept["epochs"] == 2 and pruned["epochs"] == 1 and "halving" in pruned["reason"]
     assert kept["best_metric"] >= pruned["best_metric"]
     assert json.loads(r.stdout)["best"] == kept["trial"]
+
+
+def test_sigterm_stops_the_sweep_and_its_trials_exit_130(tmp_path):
+    sf = write_sweep(tmp_path, "variants: [A]\ndata: {name: sample, limit: 200}\ntrain: {epochs: 50}\n"
+                               "grid:\n  train.learning_rate: [0.003]\n")
+    out = tmp_path / "out"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
+    p = subprocess.Popen([sys.executable, "-m", "cnnspec", "sweep", str(sf), "--out", str(out)], cwd=ROOT, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = out / "trials" / "A-learning_rate=0.003"
+    t0 = time.time()
+    while not (run / "state.json").exists():  # one epoch done: training is under way
+        assert p.poll() is None and time.time() - t0 < 300, p.communicate()
+        time.sleep(0.2)
+    p.send_signal(signal.SIGTERM)
+    stdout, stderr = p.communicate(timeout=120)
+    assert p.returncode == 130, stderr
+    assert "sweep stopped" in stderr and "Traceback" not in stderr
+    oc = json.loads((out / "outcomes" / "A-learning_rate=0.003.json").read_text())
+    assert oc["status"] == "interrupted"
+    assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
+    assert "interrupted" in (out / "results.md").read_text()
