@@ -255,7 +255,8 @@ class RowBuilder:
         for key, (value, aline) in args.items():
             value = self.literal(value, key, label, aline)
             key = renamed_option(cls, key)
-            if key in SHAPE_KEYS and key not in fields:
+            # input_length is Keras 2's sequence length: the input shape here (Keras 3 ignores the option)
+            if key in SHAPE_KEYS and (key not in fields or key == "input_length"):
                 self._shape_arg(model, cls, key, value, label, aline)
             elif key == "name":
                 name = self._name(model, value, label, aline)
