@@ -10,7 +10,7 @@ from typing import Any
 
 from cnnspec.errors import SpecError
 from cnnspec.interop.import_common import (
-    Function, ImportedModel, ModuleRef, Opaque, PendingLayer, RowBuilder, Tensor)
+    Function, ImportedModel, ModuleRef, Opaque, RowBuilder)
 from cnnspec.interop.import_python_calls import PyCalls
 
 MAX_STEPS = 100_000

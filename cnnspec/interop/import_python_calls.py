@@ -90,7 +90,7 @@ class PyCalls:
         """The value of a call: a layer, a model, a known value or Opaque."""
         from cnnspec.interop.import_python import PyFunction
 
-        func, line = node.func, node.lineno
+        func = node.func
         if isinstance(func, ast.Call) or isinstance(func, ast.Name):
             target = self.eval(func, env)
             if isinstance(target, PendingLayer):

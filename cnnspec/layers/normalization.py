@@ -16,8 +16,8 @@ def _axis_size(shape: Shape, axis: int, layer: str) -> int:
         n = shape[axis - 1 if axis > 0 else axis]  # axis counts the batch dimension in Keras
         if axis == 0:
             raise IndexError
-    except IndexError:
-        raise ShapeError(f"{layer} axis {axis} is out of range for input (None, *{list(shape)})", "axis") from None
+    except IndexError as exc:
+        raise ShapeError(f"{layer} axis {axis} is out of range for input (None, *{list(shape)})", "axis") from exc
     if n is None:
         raise ShapeError(f"{layer} needs a known size on axis {axis}", "axis")
     return n

@@ -102,7 +102,8 @@ def family(cls: type[Layer]) -> str:
     return cls.__module__.rsplit(".", 1)[-1]
 
 
-__all__ = ["LAYER_CLASSES", "APPLICATION_CLASSES", "BY_TYPE", "BY_KERAS_CLASS", "TRAINING_ONLY", "Layer", "Count",
+__all__ = [  # noqa: F822  (APPLICATION_CLASSES is served by __getattr__)
+    "LAYER_CLASSES", "APPLICATION_CLASSES", "BY_TYPE", "BY_KERAS_CLASS", "TRAINING_ONLY", "Layer", "Count",
            "Weight",
            "Alternative", "family"] + [c.__name__ for c in LAYER_CLASSES]
 

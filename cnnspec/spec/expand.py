@@ -146,7 +146,7 @@ class Expander:
         try:
             layer = cls.model_validate(data)
         except ValidationError as exc:
-            raise self._validation_error(exc, cls, item) from None
+            raise self._validation_error(exc, cls, item) from exc
         # name: explicit, or Keras's own naming (conv2d, conv2d_1, ...)
         name = item.get("name")
         if name is None:

@@ -86,7 +86,7 @@ def _parse_input(raw: Any, doc: LineDict, file: str) -> tuple[Shape, str, int | 
     try:
         shape, _ = parse_shape(raw, "input")
     except ValueError as exc:
-        raise SpecError(str(exc) + " (batch dimension left out)", file=file, line=line, field="input") from None
+        raise SpecError(str(exc) + " (batch dimension left out)", file=file, line=line, field="input") from exc
     if not shape:
         raise SpecError("`input` must have at least one dimension", file=file, line=line, field="input")
     return shape, dtype, batch

@@ -153,7 +153,7 @@ def parse_expect(raw: Any, file: str, line: int, totals: bool = False) -> Expect
             else:
                 setattr(ex, key, parse_int(value, key))
         except ValueError as exc:
-            raise SpecError(str(exc), file=file, line=kl, field=f"expect.{key}") from None
+            raise SpecError(str(exc), file=file, line=kl, field=f"expect.{key}") from exc
     return ex
 
 
