@@ -122,3 +122,14 @@ def test_check_imports_only_the_families_it_uses():
     loaded = set(eval(out.stdout.strip().splitlines()[-1]))
     assert {"conv", "pooling", "core", "regularization"} <= loaded
     assert not loaded & {"recurrent", "attention", "wrappers", "registry", "applications"}, loaded
+
+
+def test_public_functions_and_classes_have_docstrings():
+    """Every public module-level function and class says what it is for."""
+    missing = []
+    for p in _py_files():
+        for node in ast.parse(p.read_text()).body:
+            if (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                    and not node.name.startswith("_") and ast.get_docstring(node) is None):
+                missing.append(f"{p.relative_to(ROOT)}:{node.lineno} {node.name}")
+    assert missing == [], missing

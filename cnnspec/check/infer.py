@@ -13,6 +13,7 @@ from cnnspec.spec.loader import INPUT, Row, Spec
 
 @dataclass
 class RowResult:
+    """What check computed for one row: output shape, trainable and non-trainable counts, the formula."""
     row: Row
     input_shapes: list[Shape]
     output: Shape
@@ -29,6 +30,7 @@ class RowResult:
 
 @dataclass
 class Mismatch:
+    """A printed value that disagrees with the computed one, with the formula and a likely cause."""
     layer: int | None
     field: str
     expected: Any
@@ -59,6 +61,7 @@ class Mismatch:
 
 @dataclass
 class Report:
+    """The result of checking one spec: every row's result, the totals and the mismatches."""
     spec: Spec
     rows: list[RowResult]
     mismatches: list[Mismatch] = field(default_factory=list)
@@ -164,6 +167,7 @@ def _param_hint(res: RowResult, exp: int) -> str:
 
 
 def compare(spec: Spec, results: list[RowResult]) -> list[Mismatch]:
+    """Compare a row's printed values with the computed ones; the mismatches found."""
     out: list[Mismatch] = []
     for i, res in enumerate(results):
         ex = res.row.expect

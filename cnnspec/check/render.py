@@ -24,6 +24,7 @@ def human_bytes(n: int) -> str:
 
 
 def totals_lines(report: Report) -> list[str]:
+    """The 'Total/Trainable/Non-trainable params' lines under a summary table."""
     return [f"Total params: {report.total:,} ({human_bytes(report.total * 4)})",
             f"Trainable params: {report.trainable:,} ({human_bytes(report.trainable * 4)})",
             f"Non-trainable params: {report.non_trainable:,} ({human_bytes(report.non_trainable * 4)})"]
@@ -54,6 +55,7 @@ def inner_rows(r) -> list:
 
 
 def rich_table(report: Report, with_expect: bool = True, expand: bool = False) -> Table:
+    """The report as a terminal table like Keras's ``model.summary()`` (user text printed literally)."""
     spec = report.spec
     has_expect = with_expect and any(r.row.expect for r in report.rows)
     graph = _is_graph(report)
@@ -105,6 +107,7 @@ def _expected_shape(r):
 
 
 def markdown(report: Report, expand: bool = False) -> str:
+    """The report as a Markdown table with the totals below it."""
     lines = [f"**Model: {report.spec.label}**", "", "| Layer (type) | Output Shape | Param # |",
              "|---|---|---:|"]
     for r in report.rows:
@@ -126,6 +129,7 @@ def _tex(s: str) -> str:
 
 
 def latex(report: Report) -> str:
+    """The report as a LaTeX ``tabular`` (special characters escaped) with a caption from the spec."""
     spec = report.spec
     out = [r"\begin{table}[ht]", r"\centering",
            f"\\caption{{{_tex(spec.description or spec.source or spec.label)}}}", r"\begin{tabular}{llr}", r"\toprule",

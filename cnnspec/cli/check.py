@@ -76,6 +76,7 @@ def _red(msg: str):
 
 
 class Fmt(str, Enum):
+    """Output formats of ``cnnspec summary``."""
     table = "table"
     markdown = "markdown"
     latex = "latex"

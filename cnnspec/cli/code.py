@@ -14,11 +14,13 @@ from cnnspec.cli.app import app, err_console
 
 
 class Lang(str, Enum):
+    """The language ``cnnspec code`` writes."""
     r = "r"
     python = "python"
 
 
 class RTarget(str, Enum):
+    """The R package the generated R code targets (keras3 or keras 2.x)."""
     keras3 = "keras3"
     keras = "keras"
 
@@ -60,6 +62,7 @@ def code_cmd(
 
 
 class Source(str, Enum):
+    """What ``cnnspec import`` reads (detected from the file when not given)."""
     r = "r"
     python = "python"
     summary = "summary"

@@ -117,6 +117,7 @@ class Dataset:
 
 
 def balanced_indices(y: np.ndarray, n: int | None, seed: int, what: str) -> np.ndarray:
+    """Indices of a class-balanced subset of ``n`` labels (round-robin over classes, original order kept)."""
     if n is None:
         return np.arange(len(y))
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
@@ -138,6 +139,7 @@ def balanced_indices(y: np.ndarray, n: int | None, seed: int, what: str) -> np.n
 
 
 def as_images(x: object, what: str, file: object) -> np.ndarray:
+    """``x`` as a 4D numeric image array (a channel axis added to 3D input); DataError otherwise."""
     try:
         x = np.asarray(x)
     except Exception as e:  # ragged lists and the like
@@ -154,6 +156,7 @@ def as_images(x: object, what: str, file: object) -> np.ndarray:
 
 
 def as_labels(y: object, n: int, what: str, file: object) -> np.ndarray:
+    """``y`` as int64 class labels, one per image, non-negative; DataError otherwise."""
     try:
         y = np.asarray(y)
     except Exception as e:

@@ -111,6 +111,7 @@ def idx_files(folder: Path) -> tuple[dict[str, Path], list[str]]:
 
 
 def load_idx_dir(name: str, folder: Path, class_names: list[str]) -> Dataset:
+    """A dataset from the 4 IDX files (train/t10k images and labels) in ``folder``."""
     found, missing = idx_files(folder)
     if missing:
         raise data_error(f"incomplete {name} IDX files: missing {', '.join(missing)}", folder)
@@ -155,6 +156,8 @@ _NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
 def load_npz(path: Path, name: str | None = None, class_names: list[str] | None = None) -> Dataset:
+    """A dataset from a Keras-style .npz (x_train, y_train, x_test, y_test, optional class_names);
+    sizes are checked from the array headers first."""
     if not path.is_file():
         raise data_error("no such npz file", path)
     try:
@@ -312,6 +315,7 @@ def _cifar_batch(src, member: str, cfg: dict) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_cifar_from(name: str, src) -> Dataset:
+    """CIFAR-10/100 from a source (folder or tar archive) holding the python pickles."""
     cfg = CIFAR[name]
     for member in [cfg["meta"], *cfg["train"], cfg["test"]]:
         if not src.has(member):

@@ -52,6 +52,7 @@ def _scan_split(root: Path, class_names: list[str] | None) -> tuple[list[tuple[P
 
 
 def load_folder(root: Path, seed: int) -> Dataset:
+    """A dataset from an image folder (class sub-folders, optionally under train/ and test/)."""
     try:
         from PIL import Image, UnidentifiedImageError  # lazy: pillow is optional
     except ImportError as exc:

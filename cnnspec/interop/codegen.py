@@ -30,6 +30,7 @@ def _ordered(layer: Layer) -> dict[str, Any]:
 
 
 def is_sequential(spec: Spec) -> bool:
+    """True when the spec is a plain chain (no ``inputs:``), so Sequential code can express it."""
     prev = INPUT
     for row in spec.rows:
         if row.inputs != [prev]:
@@ -57,6 +58,7 @@ def _regularizer(value: dict) -> dict | None:
 
 # ---------------------------------------------------------------------------------------------- R
 def r_value(v: Any, key: str = "") -> str:
+    """A Python option value as R source text (vectors with ``c()``, ``NULL``, ``TRUE``/``FALSE``)."""
     if isinstance(v, Layer):
         return _r_layer(v)
     if v is None:
@@ -177,6 +179,7 @@ def _r_var(name: str, taken: dict) -> str:
 
 # ---------------------------------------------------------------------------------------------- Python
 def py_value(v: Any, key: str = "") -> str:
+    """A Python option value as Python source text (tuples for shapes, regularizer shorthands expanded)."""
     if isinstance(v, Layer):
         return _py_layer(v, v.name)
     if v is None or isinstance(v, (bool, int, float)):

@@ -207,6 +207,7 @@ def row_validation_error(file: str, exc: ValidationError, cls: type[Layer], item
 
 
 def parse_blocks(raw: Any, file: str) -> dict:
+    """The spec's ``blocks:`` mapping, validated (each block a list of rows)."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):

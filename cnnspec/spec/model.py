@@ -40,6 +40,7 @@ class Expect:
 
 @dataclass
 class Row:
+    """One expanded row of a spec: its validated layer, name, graph inputs, expectations and source lines."""
     layer: Layer
     name: str
     inputs: list[str]
@@ -58,6 +59,7 @@ class Row:
 
 @dataclass
 class Spec:
+    """An expanded spec (one variant): input shape, rows, totals expectations, train section, source file."""
     name: str
     file: str
     input_shape: Shape
@@ -89,6 +91,7 @@ class Spec:
 
 # ----------------------------------------------------------------------------------------------
 def parse_int(value: Any, what: str) -> int:
+    """An integer from a spec value (bools and non-integral numbers refused with ValueError naming ``what``)."""
     if isinstance(value, bool):
         raise ValueError(f"{what} must be an integer, got {value!r}")
     if isinstance(value, int):
@@ -132,6 +135,7 @@ def parse_shape(value: Any, what: str = "output") -> tuple[Shape, str]:
 
 
 def parse_expect(raw: Any, file: str, line: int, totals: bool = False) -> Expect:
+    """The printed values of a row (or of the totals) as an :class:`Expect`; SpecError at ``file:line``."""
     if not isinstance(raw, dict):
         raise SpecError("`expect` must be a mapping like {output: [26, 26, 32], params: 320}",
                         file=file, line=line, field="expect")

@@ -17,6 +17,7 @@ from cnnspec.util import suggest
 
 
 class Strict(BaseModel):
+    """Base of the train-section models: unknown keys are refused (with did-you-mean), assignments validated."""
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
@@ -124,6 +125,7 @@ SCHEDULE_TYPES = ("step", "reduce_on_plateau", "cosine", "exponential", "warmup"
 
 
 class EarlyStopping(Strict):
+    """``train.early_stopping``: stop when the monitored value stops improving (Keras's EarlyStopping)."""
     monitor: str = "val_loss"
     patience: int = Field(10, ge=0)
     min_delta: float = Field(0.0, ge=0)
@@ -159,6 +161,8 @@ METRICS = ("accuracy", "top_5_accuracy")
 
 
 class TrainConfig(Strict):
+    """The ``train:`` section: data, optimizer, loss, epochs, validation, schedules, callbacks and
+    augmentation (one definition for the CLI, Python and R)."""
     dataset: str = "sample"
     data_path: Optional[str] = None
     limit: Optional[int] = Field(None, ge=1)

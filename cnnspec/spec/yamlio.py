@@ -34,6 +34,7 @@ class LineDict(dict):
 
 
 class LineList(list):
+    """A YAML list that remembers the line of each item (for file:line errors)."""
     line: int = 0
 
     def __init__(self, *args, line: int = 0) -> None:
@@ -43,6 +44,7 @@ class LineList(list):
 
 
 def read_text(path: str | Path) -> str:
+    """A spec file's text (size-capped, UTF-8), as a one-line SpecError when it cannot be read."""
     p = Path(path)
     try:
         if p.is_dir():
