@@ -96,7 +96,7 @@ def _show_factory(quiet: bool):
 @app.command("sweep")
 def sweep_cmd(
     sweep_file: str = typer.Argument(..., help="Sweep file (YAML/JSON), see docs/experiments.md."),
-    out: Path = typer.Option(..., "--out", "-o", help="Sweep directory (created, or resumed when it exists)."),
+    out: Path = typer.Option(..., "--out", "-o", "--output", help="Sweep directory (created, or resumed when it exists)."),
     executor: Executor = typer.Option(Executor.local, "--executor", help="local (process pool) or ray."),
     max_concurrent: Optional[int] = typer.Option(None, "--max-concurrent", min=1,
                                                  help="Trials at once (default: one per core)."),
@@ -131,7 +131,7 @@ def sweep_cmd(
         console.print(f"{out}: " + ", ".join(f"{v} {k}" for k, v in counts.items()) +
                       (f"; best {res['best']} (best.yaml)" if res["best"] else ""), markup=False, highlight=False)
     if res["stopped"]:
-        raise SweepStopped(f"sweep stopped; run the same command again to finish it ({out})") from None
+        raise SweepStopped(f"sweep stopped; run the same command again to finish it ({out})")
     return 0
 
 
@@ -192,7 +192,7 @@ def compare_cmd(
 @app.command("baseline")
 def baseline_cmd(
     model: Model = typer.Option(..., "--model", help="knn, random_forest, xgboost or logistic."),
-    out: Path = typer.Option(..., "--out", "-o", help="Run directory to write."),
+    out: Path = typer.Option(..., "--out", "-o", "--output", help="Run directory to write."),
     data: str = typer.Option("sample", "--data", help="Dataset name (as cnnspec train --data)."),
     data_path: Optional[str] = typer.Option(None, "--data-path"),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Keep the first N train and N test images."),
@@ -218,7 +218,7 @@ def baseline_cmd(
 @app.command("report")
 def report_cmd(
     target: Path = typer.Argument(..., help="A run directory or a sweep directory."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="HTML file (default: TARGET/report.html)."),
+    output: Optional[Path] = typer.Option(None, "--out", "-o", "--output", help="HTML file (default: TARGET/report.html)."),
 ) -> int:
     """One self-contained HTML page: table, comparison plots, learning curves, confusion matrices."""
     from cnnspec.experiments.report import write_report

@@ -87,8 +87,8 @@ def fit(model: str, x: np.ndarray, y: np.ndarray, seed: int = 0, n_jobs: int = 1
     if model == "xgboost":
         try:
             from xgboost import XGBClassifier
-        except ImportError:
-            raise CnnspecError("the xgboost baseline needs xgboost: pip install 'cnnspec[experiments]'") from None
+        except ImportError as exc:
+            raise CnnspecError("the xgboost baseline needs xgboost: pip install 'cnnspec[experiments]'") from exc
         est = XGBClassifier(n_estimators=XGB_ROUNDS, tree_method="hist", n_jobs=n_jobs, random_state=seed,
                             verbosity=0)
         return (*_grid_search(est, {"max_depth": list(XGB_DEPTHS)}, x, y, seed, n_jobs), "2-fold CV")
@@ -128,8 +128,8 @@ def run_baseline(model: str, data: str, data_path: str | None, limit: int | None
     _check_out(out, force)
     try:
         import sklearn  # noqa: F401
-    except ImportError:
-        raise CnnspecError("baselines need scikit-learn: pip install 'cnnspec[train]'") from None
+    except ImportError as exc:
+        raise CnnspecError("baselines need scikit-learn: pip install 'cnnspec[train]'") from exc
     ds = load_dataset(data, path=data_path, limit=limit, seed=seed)
     if len(ds.y_train) < 4 or len(ds.y_test) == 0:
         raise CnnspecError(f"dataset {ds.name} has {len(ds.y_train)} train and {len(ds.y_test)} test images: "

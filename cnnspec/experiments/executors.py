@@ -185,8 +185,8 @@ class RayExecutor:
             os.environ["RAY_AUTH_MODE"] = "token"
         try:
             import ray
-        except ImportError:
-            raise CnnspecError("--executor ray needs Ray: pip install 'cnnspec[ray]'") from None
+        except ImportError as exc:
+            raise CnnspecError("--executor ray needs Ray: pip install 'cnnspec[ray]'") from exc
         self.ray = ray
         self.threads = threads
         self.max_concurrent = max(1, max_concurrent)
@@ -199,7 +199,7 @@ class RayExecutor:
                 ray.init(num_cpus=cpu_count(), _node_ip_address="127.0.0.1", **kw)
         except Exception as exc:  # noqa: BLE001 - Ray's own errors are long; one line
             raise CnnspecError(f"cannot start or join Ray{' at ' + address if address else ''}: "
-                               f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
+                               f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from exc
         self.startup_seconds = time.perf_counter() - t0
         ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # nodes need not import cnnspec here
         self.remote = ray.remote(num_cpus=threads, max_retries=0)(_ray_trial)

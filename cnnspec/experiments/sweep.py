@@ -68,8 +68,8 @@ class SweepRun:
         if (out / "sweep.json").exists():
             try:
                 state = read_json(out / "sweep.json")
-            except (OSError, ValueError):
-                raise CnnspecError("unreadable sweep.json", file=str(out / "sweep.json")) from None
+            except (OSError, ValueError) as exc:
+                raise CnnspecError("unreadable sweep.json", file=str(out / "sweep.json")) from exc
             if state.get("fingerprint") != fp and not extend:
                 raise CnnspecError(f"was made by a different sweep file or spec (fingerprint "
                                    f"{state.get('fingerprint')}, now {fp}): pass --extend to add the new trials "
@@ -89,12 +89,12 @@ class SweepRun:
         fh = open(self.out / LOCK, "a+")
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        except BlockingIOError as exc:
             fh.seek(0)
             holder = fh.read().strip() or "?"
             fh.close()
             raise CnnspecError(f"another cnnspec sweep (pid {holder}) is running in this directory: wait for it "
-                               "or stop it first", file=str(self.out)) from None
+                               "or stop it first", file=str(self.out)) from exc
         fh.seek(0)
         fh.truncate()
         fh.write(str(os.getpid()))

@@ -222,7 +222,7 @@ def load_sweep(path: str | Path) -> Sweep:
     try:
         model = SweepFile.model_validate(dict(doc))
     except ValidationError as exc:
-        raise _pydantic_error(exc, doc, file) from None
+        raise _pydantic_error(exc, doc, file) from exc
     spec_path = Path(model.spec)
     if not spec_path.is_absolute():
         spec_path = (Path(file).parent / spec_path)
