@@ -182,3 +182,51 @@ def test_local_weights_file_saved_by_keras_loads(tmp_path):
     base = model.get_layer("base")
     for a, b in zip(src.weights, base.weights):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+FT_SPEC = """name: two_phase
+input: [28, 28, 1]
+layers:
+  - {type: Resizing, height: 32, width: 32}
+  - {type: Conv2D, filters: 3, kernel_size: 1}
+  - {type: MobileNetV3Small, name: base, include_top: false, weights: null, pooling: avg, trainable: false}
+  - {type: Dense, units: 10, activation: softmax}
+train:
+  epochs: 1
+  batch_size: 32
+  fine_tune: {from: conv_1, epochs: 1, learning_rate: 1.0e-5}
+"""
+
+
+def test_fine_tune_is_checked(tmp_path, run_cli):
+    p = tmp_path / "f.yaml"
+    p.write_text(FT_SPEC.replace("from: conv_1", "from: conv_99"))
+    code, _, err = run_cli("check", p)
+    assert code == 2 and "train.fine_tune.from" in err and "conv_99" in err and ":11:" in err
+    p.write_text(FT_SPEC.replace(", trainable: false", ""))
+    code, _, err = run_cli("check", p)
+    assert code == 2 and "trainable: false" in err
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_two_phase_fine_tuning_records_phases(tmp_path):
+    """Phase 1 trains the head on the frozen base, phase 2 unfreezes it from `from` at the lower rate."""
+    import csv
+
+    import keras
+    import numpy as np
+
+    from cnnspec.keras.training import train
+
+    p = tmp_path / "f.yaml"
+    p.write_text(FT_SPEC)
+    train(str(p), data="sample", out=str(tmp_path / "r"), limit=200)
+    rows = list(csv.DictReader(open(tmp_path / "r" / "history.csv")))
+    assert [(r["epoch"], r["phase"]) for r in rows] == [("1", "1"), ("2", "2")]
+    assert float(rows[1]["lr"]) == pytest.approx(1e-5)
+    base = keras.models.load_model(tmp_path / "r" / "last.keras").get_layer("base")
+    names = [layer.name for layer in base.layers]
+    frozen = [layer.trainable for layer in base.layers[:names.index("conv_1")] if layer.weights]
+    assert frozen and not any(frozen) and base.get_layer("conv_1").trainable
+    assert int(sum(np.prod(w.shape) for w in base.trainable_weights)) > 0

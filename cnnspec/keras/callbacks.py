@@ -99,6 +99,7 @@ class EpochLogic:
         self.lr = self.base_lr
         self.t0 = 0.0
         self.diverged: str | None = None
+        self.phase: int | None = None  # 1 or 2 in a two-phase (fine_tune) run
 
     def begin(self, epoch: int) -> float:
         """Start 0-based ``epoch``; returns its learning rate."""
@@ -128,6 +129,8 @@ class EpochLogic:
                "val_loss": logs.get("val_loss"), "val_accuracy": logs.get("val_accuracy"),
                "lr": float(self.lr), "seconds": round(secs, 3)}
         row.update({k: v for k, v in sorted(logs.items()) if k not in row and k != "learning_rate"})
+        if self.phase is not None:
+            row["phase"] = self.phase
         st = self.state
         st.epoch, st.train_seconds, st.images_seen = epoch + 1, st.train_seconds + secs, st.images_seen + self.n_train
         self._checkpoint(epoch, logs)

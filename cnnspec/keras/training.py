@@ -170,24 +170,41 @@ class _Run:
 
     # -- phase 3: fit ---------------------------------------------------------------------------
     def fit(self) -> None:
-        """model.fit from the resume point; raises RunDiverged when the loss stops being finite."""
+        """model.fit from the resume point (phase 1, then phase 2 of a fine_tune run); raises
+        RunDiverged when the loss stops being finite."""
+        import contextlib
+
+        p, st = self.p, self.p.state
+        ft = p.cfg.fine_tune
+        if st.epoch < p.cfg.epochs and not st.stopped_early:
+            self._fit_phase(p.cfg.epochs, phase=1 if ft else None)
+        if ft is not None and st.epoch < p.cfg.epochs + ft.epochs and not st.stopped_early:
+            from cnnspec.keras.finetune import start_phase2
+
+            with self.strategy.scope() if self.strategy is not None else contextlib.nullcontext():
+                start_phase2(self.model, p.cfg, ft, make_optimizer, make_metrics)
+            self._fit_phase(p.cfg.epochs + ft.epochs, phase=2, lr=ft.learning_rate)
+
+    def _fit_phase(self, epochs: int, phase: int | None = None, lr: float | None = None) -> None:
+        """model.fit up to ``epochs`` from the resume point (one phase of a two-phase run)."""
         from cnnspec.keras.pipeline import augmenter, make_dataset
 
         p, st = self.p, self.p.state
-        if st.epoch >= p.cfg.epochs or st.stopped_early:
-            return
         d, dist = p.data, self.strategy is not None
         train_ds = make_dataset(d.x_train, d.y_train, p.cfg, d.scale, units=d.num_outputs, training=True,
                                 epoch_seed=st.epoch, aug=augmenter(p.cfg, p.spec.input_shape), distributed=dist)
         val_ds = None if d.x_val is None else make_dataset(d.x_val, d.y_val, p.cfg, d.scale, units=d.num_outputs,
                                                            training=False, distributed=dist)
         steps = math.ceil(len(d.x_train) / p.cfg.batch_size)
-        self.progress = self.progress_factory(p.cfg.epochs, steps) if self.progress_factory else None
+        self.progress = self.progress_factory(epochs, steps) if self.progress_factory else None
         logic = EpochLogic(p.cfg, st, p.history, len(d.x_train), rundir=self.run, save=self._save,
                            progress=self.progress, stop=self.stop)
+        logic.phase = phase
+        if lr is not None:
+            logic.base_lr = lr
         t_fit = time.perf_counter()
         try:
-            self.model.fit(train_ds, validation_data=val_ds, epochs=p.cfg.epochs, initial_epoch=st.epoch,
+            self.model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=st.epoch,
                            callbacks=[make_callbacks(logic), *tensorboard_callbacks(self.run)], verbose=0)
         finally:
             st.fit_seconds += time.perf_counter() - t_fit

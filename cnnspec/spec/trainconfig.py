@@ -13,6 +13,7 @@ from pydantic_core import PydanticCustomError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cnnspec.errors import SpecError
+from cnnspec.spec.finetune import FineTune, check_fine_tune
 from cnnspec.util import suggest
 
 
@@ -186,6 +187,7 @@ class TrainConfig(Strict):
     scale: Optional[float] = Field(None, gt=0)
     offset: float = 0.0
     shuffle: bool = True
+    fine_tune: Optional[FineTune] = None
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -369,7 +371,9 @@ def for_spec(spec) -> TrainConfig:
     (keras.applications' preprocess_input) takes pixels in 0..255: the default scale is then 1."""
     cfg = parse_train(spec.train, spec.file, getattr(spec.train, "line", None))
     if cfg.scale is None and any(getattr(r.layer, "takes_pixels", False) for r in spec.rows):
-        cfg = TrainConfig.model_validate({**cfg.model_dump(exclude_unset=True), "scale": 1.0})
+        cfg = TrainConfig.model_validate({**cfg.model_dump(exclude_unset=True, by_alias=True), "scale": 1.0})
+    if cfg.fine_tune is not None:
+        check_fine_tune(spec, cfg.fine_tune)
     return cfg
 
 
