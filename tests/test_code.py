@@ -396,3 +396,12 @@ def test_generated_r_code_parses_in_r(tmp_path):
     r = subprocess.run(["Rscript", "-e", expr, *map(str, files)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert f"parsed {len(files)}" in r.stdout
+
+
+@pytest.mark.parametrize("lang", ["r", "python"])
+def test_roundtrip_attention_recurrent_wrappers(lang, tmp_path):
+    """MultiHeadAttention applied to (query, value), Bidirectional and TimeDistributed wrappers import back."""
+    spec = load_spec(Path(__file__).parent / "specs" / "attention_block.yaml")
+    code, back = roundtrip(spec, lang, tmp_path)
+    assert back.input_shape == spec.input_shape
+    assert rows(back) == rows(spec)

@@ -283,10 +283,14 @@ class PyCalls:
         layer.used = True
 
     def apply(self, layer: PendingLayer, node: ast.Call, env) -> Any:
-        """Apply a layer object to the tensor(s) of a call node."""
-        if len(node.args) != 1:
+        """Apply a layer object to the tensor(s) of a call node: ``layer(x)``, ``layer([x, y])`` or, for
+        layers taking several tensors (attention: query, value, key), ``layer(q, v)`` / ``query=``, ``value=``."""
+        args = list(node.args) + [k.value for k in node.keywords if k.arg in ("query", "value", "key")]
+        if not args:
             raise self.err(f"{layer.label}(...)(x): apply a layer to one tensor or a list of tensors", node.lineno)
-        return self.apply_value(layer, self.eval(node.args[0], env), node.lineno)
+        if len(args) == 1:
+            return self.apply_value(layer, self.eval(args[0], env), node.lineno)
+        return self.apply_value(layer, [self.eval(a, env) for a in args], node.lineno)
 
     def apply_model(self, model: Any, node: ast.Call, env) -> Any:
         """``model(x)``: calling a model (inference in a script) builds no layers."""
