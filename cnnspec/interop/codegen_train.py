@@ -13,13 +13,11 @@ from __future__ import annotations
 
 from typing import Callable
 
-from cnnspec.spec.trainconfig import TrainConfig, for_spec
+from cnnspec.spec.trainconfig import KERAS_OPTIMIZERS, TrainConfig, for_spec
 
 #: Keras datasets the generated code can load, with their image shape.
 KERAS_DATASETS = {"mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1), "cifar10": (32, 32, 3),
                   "cifar100": (32, 32, 3)}
-_PY_OPT = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop", "adadelta": "Adadelta",
-           "adagrad": "Adagrad", "adamax": "Adamax", "nadam": "Nadam"}
 _NOT_EMITTED = ("augmentation", "checkpoint", "limit", "kernel_initializer", "l2")
 
 
@@ -156,7 +154,7 @@ def py_train(spec, value: Callable) -> list[str]:
         lines.append("import math")
     if "seed" in cfg.model_fields_set:
         lines.append(f"keras.utils.set_random_seed({cfg.seed})")
-    lines += [f"model.compile(optimizer=keras.optimizers.{_PY_OPT[opt.name]}({opt_args}), loss={value(cfg.loss)}, "
+    lines += [f"model.compile(optimizer=keras.optimizers.{KERAS_OPTIMIZERS[opt.name]}({opt_args}), loss={value(cfg.loss)}, "
               f"metrics=[{', '.join(metrics)}])"]
     fit_args = [f"batch_size={cfg.batch_size}", f"epochs={cfg.epochs}"]
     if cfg.validation_split is not None:

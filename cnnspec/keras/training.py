@@ -49,12 +49,10 @@ def make_optimizer(cfg: TrainConfig):
     """The train section's optimizer as a Keras optimizer."""
     import keras
 
+    from cnnspec.spec.trainconfig import KERAS_OPTIMIZERS
+
     opt = cfg.optimizer_config()
-    classes = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
-               "rmsprop": keras.optimizers.RMSprop, "adadelta": keras.optimizers.Adadelta,
-               "adagrad": keras.optimizers.Adagrad, "adamax": keras.optimizers.Adamax,
-               "nadam": keras.optimizers.Nadam}
-    return classes[opt.name](**opt.keras_kwargs())
+    return getattr(keras.optimizers, KERAS_OPTIMIZERS[opt.name])(**opt.keras_kwargs())
 
 
 def make_metrics(cfg: TrainConfig):

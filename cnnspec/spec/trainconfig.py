@@ -22,7 +22,10 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adadelta", "adagrad", "adamax", "nadam")
+#: Optimizer name in a spec -> its Keras class in ``keras.optimizers`` (the one list of optimizers).
+KERAS_OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop", "adadelta": "Adadelta",
+                    "adagrad": "Adagrad", "adamax": "Adamax", "nadam": "Nadam"}
+OPTIMIZERS = tuple(KERAS_OPTIMIZERS)
 # Keras 3 default learning rates (Keras 2.0 used 1.0 for adadelta and 0.01 for adagrad).
 DEFAULT_LR = {"sgd": 0.01, "adam": 0.001, "adamw": 0.001, "rmsprop": 0.001, "adadelta": 0.001,
               "adagrad": 0.001, "adamax": 0.001, "nadam": 0.001}
