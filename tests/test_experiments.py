@@ -198,3 +198,19 @@ def test_second_sweep_on_the_same_dir_refused(tmp_path):
 def test_hostile_sweep_values(tmp_path, body, words):
     msg = err(tmp_path, body)
     assert ":2:" in msg and words in msg and "\n" not in msg, msg
+
+
+def test_grid_over_mappings_writes_trial_specs(tmp_path):
+    """A grid whose values are mappings (augmentation on/off, as seed 002 compares) gives trial specs
+    that load and carry the mapping into the train section."""
+    s = load_sweep(sweep_file(tmp_path, "variants: [A]\ngrid:\n  train.augmentation:\n    - null\n"
+                              "    - {rotation: 10, width_shift: 0.1}\n"))
+    from cnnspec.spec.loader import load_spec
+    from cnnspec.spec.trainconfig import for_spec
+
+    augs = []
+    for i, t in enumerate(plan_trials(s)):
+        p = tmp_path / f"t{i}.yaml"
+        p.write_text(trial_spec(s, t))
+        augs.append(for_spec(load_spec(p)).augmentation)
+    assert augs[0] is None and augs[1].rotation == 10 and augs[1].width_shift == 0.1

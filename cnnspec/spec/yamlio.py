@@ -43,6 +43,11 @@ class LineList(list):
         self.item_lines: list[int] = []
 
 
+# Loaded documents dump back as plain YAML (a sweep writes trial specs from what it loaded).
+yaml.SafeDumper.add_representer(LineDict, lambda dumper, value: dumper.represent_dict(dict(value)))
+yaml.SafeDumper.add_representer(LineList, lambda dumper, value: dumper.represent_list(list(value)))
+
+
 def read_text(path: str | Path) -> str:
     """A spec file's text (size-capped, UTF-8), as a one-line SpecError when it cannot be read."""
     p = Path(path)
