@@ -108,11 +108,7 @@ def _probs(est, x: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def _check_out(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise CnnspecError("the run directory is a file", file=str(out))
-    if out.exists() and any(out.iterdir()) and not force:
-        raise CnnspecError("is not empty: choose another --out or pass --force", file=str(out))
+BASELINE_FILES = ("config.json", "metrics.json", "confusion_matrix.png", "run.json")
 
 
 def run_baseline(model: str, data: str, data_path: str | None, limit: int | None, out: str | Path, *,
@@ -124,8 +120,10 @@ def run_baseline(model: str, data: str, data_path: str | None, limit: int | None
 
     if model not in MODELS:
         raise CnnspecError(f"unknown baseline model {model!r}: choose one of {', '.join(MODELS)}")
+    from cnnspec.runs.rundir import OWN_FILES, RunDir, prepare_output_dir
+
     out = Path(out)
-    _check_out(out, force)
+    prepare_output_dir(out, force, ())  # refuse before the work (removes nothing); --force replaces after it
     try:
         import sklearn  # noqa: F401
     except ImportError as exc:
@@ -143,7 +141,9 @@ def run_baseline(model: str, data: str, data_path: str | None, limit: int | None
     probs = _probs(est, xte, max(ds.num_classes, int(ytr.max()) + 1))
     m = classification_metrics(ds.y_test, probs, ds.class_names)
     secs = time.perf_counter() - t0
+    prepare_output_dir(out, force, tuple(dict.fromkeys(BASELINE_FILES + OWN_FILES)))
     out.mkdir(parents=True, exist_ok=True)
+    RunDir(out).mark()
     metrics = {"dataset": ds.name, "split": "test", "model": model, "best_epoch": None,
                **{k: m[k] for k in ("n", "loss", "accuracy", "macro_avg", "class_names", "per_class",
                                     "confusion_matrix")},

@@ -163,7 +163,11 @@ def make_ensemble(runs: list[str], out: str | Path, *, data: str | None = None, 
         rows.append({"run": str(r), "model": str(path), "weight": w, "test_accuracy": acc})
     ens = build_ensemble(members, weights)
     acc, probs = _accuracy(ens, x_raw * np.float32(meta0["scale"]) + np.float32(meta0["offset"]), y)
+    from cnnspec.runs.rundir import RunDir, prepare_output_dir
+
+    prepare_output_dir(out, force, ENSEMBLE_FILES)
     out.mkdir(parents=True, exist_ok=True)
+    RunDir(out).mark()
     save_keras_atomic(ens, out / "model.keras")
     names = [Path(r).resolve().name for r in runs]
     sidecar = {k: meta0.get(k) for k in ("class_names", "input_shape", "scale", "offset", "cnnspec_version")}
@@ -184,7 +188,7 @@ def make_ensemble(runs: list[str], out: str | Path, *, data: str | None = None, 
 
 def _check_out(out: Path, runs: list[str], force: bool) -> None:
     """Refuse an --out that is a file, a member's run directory or the folder of a member's .keras file,
-    or that already holds an ensemble (without --force)."""
+    an ordinary non-empty folder, or cnnspec output without --force."""
     if out.exists() and not out.is_dir():
         raise CnnspecError("--out must be a directory", file=str(out))
     real = out.resolve()
@@ -192,7 +196,8 @@ def _check_out(out: Path, runs: list[str], force: bool) -> None:
         rp = Path(r).resolve()
         if real == rp or (rp.is_file() and real == rp.parent):
             raise CnnspecError("--out is one of the member runs: choose a new directory", file=str(out))
-    if out.is_dir() and not force and any((out / f).exists() for f in ENSEMBLE_FILES):
-        raise CnnspecError("already holds an ensemble: choose another --out or pass --force", file=str(out))
+    from cnnspec.runs.rundir import prepare_output_dir
+
+    prepare_output_dir(out, force, ())  # new, empty or cnnspec's own (removes nothing yet)
     if not out.parent.resolve().is_dir():
         raise CnnspecError("the parent folder of --out does not exist", file=str(out))

@@ -36,6 +36,34 @@ LEGACY_MARKERS = (RUN_JSON, STATE_JSON, CONFIG_JSON)
 STATUSES = ("running", "finished", "interrupted", "failed", "diverged")
 
 
+def _entries(n: int) -> str:
+    return f"{n} entry" if n == 1 else f"{n} entries"
+
+
+def prepare_output_dir(path: str | Path, force: bool, own: tuple[str, ...]) -> str | None:
+    """The rule for every directory cnnspec fills (a baseline's run, an ensemble): it must be new, empty,
+    or a directory cnnspec marked; a marked one is replaced only with ``force``, and then only its own
+    files ``own`` are removed. Ordinary folders are never written into. Returns what was replaced."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise CnnspecError("--out must be a directory", file=str(out))
+    if not out.exists():
+        return None
+    entries = [p.name for p in out.iterdir() if p.name != LOCK_FILE]
+    if not entries:
+        return None
+    if not (out / MARKER).is_file():
+        raise CnnspecError(f"is not empty and not a cnnspec output directory ({_entries(len(entries))}); "
+                           "cnnspec never writes into other folders: choose another --out", file=str(out))
+    if not force:
+        raise CnnspecError("already holds cnnspec output: choose another --out or replace it with --force",
+                           file=str(out))
+    gone = [name for name in own if (out / name).is_file()]
+    for name in gone:
+        (out / name).unlink()
+    return ", ".join(gone) or "nothing"
+
+
 def now() -> str:
     """UTC time stamp as recorded in run.json."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -174,7 +202,7 @@ class RunDir:
         if not entries:
             return None
         if not self.looks_like_run():
-            raise CnnspecError(f"is not empty and not a cnnspec run directory ({len(entries)} entries); "
+            raise CnnspecError(f"is not empty and not a cnnspec run directory ({_entries(len(entries))}); "
                                "cnnspec never writes into other folders: choose another --out",
                                file=str(out))
         if not force:
