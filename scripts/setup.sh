@@ -11,7 +11,7 @@ DEV=0
 apt_pkgs=(python3 python3-venv python3-pip)
 [ -d /usr/share/datasets/fashion-mnist ] || apt_pkgs+=(dataset-fashion-mnist)
 # R, and what the R package (r-bridge/) imports, tests with and builds its man/ pages with
-[ "$DEV" = 1 ] && apt_pkgs+=(r-base-core r-cran-reticulate r-cran-generics r-cran-jsonlite r-cran-testthat r-cran-roxygen2)
+[ "$DEV" = 1 ] && apt_pkgs+=(r-base-core r-cran-reticulate r-cran-generics r-cran-jsonlite r-cran-testthat r-cran-roxygen2 chromium)
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
