@@ -133,3 +133,10 @@ def test_public_functions_and_classes_have_docstrings():
                     and not node.name.startswith("_") and ast.get_docstring(node) is None):
                 missing.append(f"{p.relative_to(ROOT)}:{node.lineno} {node.name}")
     assert missing == [], missing
+
+
+def test_every_subpackage_is_a_regular_package():
+    """Each folder of Python modules has its __init__.py (setuptools' find would leave a namespace
+    folder out of a non-editable install)."""
+    folders = {p.parent for p in _py_files()}
+    assert [str(f.relative_to(ROOT)) for f in sorted(folders) if not (f / "__init__.py").is_file()] == []
