@@ -138,15 +138,20 @@ def _channels_of(G: _Graph, x: str) -> int | None:
     return None
 
 
+def _chains(G: _Graph):
+    """Each per-channel Mul/Add chain still in the graph (``_chain``'s match), found node by node as
+    earlier ones are replaced."""
+    for node in list(G.g.node):
+        found = _chain(G, node) if node in G.g.node else None
+        if found is not None:
+            yield found
+
+
 def _to_depthwise(G: _Graph) -> int:
     from onnx import helper
 
     done = 0
-    for node in list(G.g.node):
-        found = _chain(G, node) if node in G.g.node else None
-        if found is None:
-            continue
-        nodes, x, scale, bias = found
+    for nodes, x, scale, bias in _chains(G):
         channels = _channels_of(G, x)
         if G.ranks.get(x) != 4 or channels is None:
             continue
@@ -169,11 +174,7 @@ def _into_matmul(G: _Graph) -> int:
     from onnx import helper
 
     done = 0
-    for node in list(G.g.node):
-        found = _chain(G, node) if node in G.g.node else None
-        if found is None:
-            continue
-        nodes, x, scale, bias = found
+    for nodes, x, scale, bias in _chains(G):
         out = nodes[-1].output[0]
         users = G.consumers(out)
         if G.ranks.get(x) != 2 or len(users) != 1 or G.is_output(out) or users[0].op_type not in ("MatMul", "Gemm"):
