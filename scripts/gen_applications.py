@@ -7,6 +7,7 @@ is written, and Keras's totals are stored for tests/test_applications.py.
 
 Run: python scripts/gen_applications.py [NAME ...]   (all bases when no name is given)
      python scripts/gen_applications.py --sizes-only [NAME ...]   (only the sizes read from the source)
+     python scripts/gen_applications.py --names-only [NAME ...]   (only the model name Keras gives the base)
 """
 from __future__ import annotations
 
@@ -147,6 +148,35 @@ def update_sizes(name: str) -> None:
     print(f"{name}: min_size {data['min_size']}")
 
 
+def keras_name(name: str) -> str:
+    """The name Keras gives the base's model, as a regular expression: built at two input sizes, the
+    size in a name that depends on it (mobilenetv2_1.00_224) becomes ``\\d+`` (import reads summaries
+    and saved models by it)."""
+    import keras
+
+    names = []
+    for size in (75, 96):  # above every base's minimum size
+        keras.backend.clear_session()
+        model = getattr(keras.applications, name)(weights=None, include_top=False, input_shape=(size, size, 3))
+        names.append(model.name)
+    pattern = re.escape(names[0])
+    if names[0] != names[1]:
+        pattern = re.sub(r"(?<![0-9])75(?![0-9])", r"\\d+", pattern)
+        assert re.fullmatch(pattern, names[1]), (name, names)
+    return pattern
+
+
+def update_names(name: str) -> None:
+    """Write only the Keras model name into an existing data file (no rebuild of the rows)."""
+    from cnnspec.layers.applications import DATA
+
+    path = DATA / f"{name}.json.gz"
+    data = json.loads(gzip.decompress(path.read_bytes()))
+    data["keras_name"] = keras_name(name)
+    path.write_bytes(gzip.compress(json.dumps(data, separators=(",", ":")).encode(), compresslevel=9, mtime=0))
+    print(f"{name}: {data['keras_name']}", flush=True)
+
+
 def generate(name: str) -> dict:
     """Build the base's variants with Keras and return its data."""
     import keras
@@ -182,7 +212,7 @@ def generate(name: str) -> dict:
             "min_size": int(min(map(int, mins))) if mins else 32, "rows": base, "heads": heads,
             "classifier": classifier,
             "keras": {h: {**v[1], "input": [int(d) for d in v[2].inputs[0].shape[1:]]} for h, v in variants.items()},
-            "sizes_in_source": sorted(set(map(int, sizes)))}
+            "sizes_in_source": sorted(set(map(int, sizes))), "keras_name": keras_name(name)}
 
 
 def main(names: list[str]) -> None:
@@ -198,7 +228,12 @@ def main(names: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--sizes-only"]:
+    if sys.argv[1:2] == ["--names-only"]:
+        from cnnspec.layers.applications import BASES
+
+        for n in sys.argv[2:] or list(BASES):
+            update_names(n)
+    elif sys.argv[1:2] == ["--sizes-only"]:
         from cnnspec.layers.applications import BASES, DATA
 
         for n in sys.argv[2:] or [b for b in BASES if (DATA / f"{b}.json.gz").exists()]:

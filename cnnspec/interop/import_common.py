@@ -71,8 +71,8 @@ def renamed_option(cls: type[Layer], key: str) -> str:
 
 
 def option_names(cls: type[Layer]) -> list[str]:
-    """The Keras options of a layer class (not the row's meta keys)."""
-    return [f for f in cls.model_fields if f not in Layer.META]
+    """The Keras options of a layer class (not the row's meta keys), by the names specs use."""
+    return [i.alias or f for f, i in cls.model_fields.items() if f not in Layer.META]
 
 
 # ---------------------------------------------------------------------------------------------- values
@@ -205,6 +205,7 @@ class RowBuilder:
         self.models: list[tuple[str | None, ImportedModel]] = []
         self.train: dict[str, Any] = {}
         self.train_notes: list[str] = []
+        self.bases: list = []  # keras.applications bases placed in a model (import_bases.BaseObject)
 
     def err(self, msg: str, line: int | None) -> SpecError:
         """A one-line error at a line of the imported file."""
@@ -251,7 +252,7 @@ class RowBuilder:
         opts: dict[str, Any] = {}
         lines: dict[str, int] = {}
         name, trainable = None, True
-        fields = set(cls.model_fields)
+        fields = set(cls.model_fields) | {i.alias for i in cls.model_fields.values() if i.alias}
         for key, (value, aline) in args.items():
             value = self.literal(value, key, label, aline)
             key = renamed_option(cls, key)
@@ -291,6 +292,9 @@ class RowBuilder:
 
     def result(self) -> ImportedModel:
         """The model the file defines, with its train section, or a one-line error."""
+        from cnnspec.interop.import_bases import finish
+
+        finish(self.bases, self.err)
         built = [(v, m) for v, m in self.models if isinstance(m, Unsupported) or m.rows]
         chosen = ([m for v, m in built if v == "model"] or [m for _, m in built])[-1:]
         if chosen and isinstance(chosen[0], Unsupported):

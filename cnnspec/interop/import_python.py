@@ -11,6 +11,7 @@ from typing import Any
 from cnnspec.errors import SpecError
 from cnnspec.interop.import_common import (
     Function, ImportedModel, ModuleRef, Opaque, RowBuilder)
+from cnnspec.interop.import_python_bases import PyBases
 from cnnspec.interop.import_python_calls import PyCalls
 
 MAX_STEPS = 100_000
@@ -49,7 +50,7 @@ class _Return(Exception):
         self.value = value
 
 
-class PyImporter(PyCalls, RowBuilder):
+class PyImporter(PyCalls, PyBases, RowBuilder):
     """``PyImporter(text, file).run()`` -> the model the script builds."""
 
     def __init__(self, text: str, file: str) -> None:
@@ -130,6 +131,8 @@ class PyImporter(PyCalls, RowBuilder):
             parts = value if isinstance(value, list) and len(value) == len(target.elts) else None
             for i, t in enumerate(target.elts):
                 self.assign(t, parts[i] if parts else Opaque("an unpacked value"), env)
+        elif isinstance(target, ast.Attribute):
+            self.assign_attribute(target, value, env)
 
     def define(self, st: ast.FunctionDef, env: Scope) -> None:
         """Record a function definition (defaults evaluated now, as Python does)."""
@@ -240,6 +243,8 @@ class PyImporter(PyCalls, RowBuilder):
             return self.attribute(node, env)
         if isinstance(node, ast.JoinedStr):
             return self.fstring(node, env)
+        if isinstance(node, ast.ListComp):
+            return self.listcomp(node, env)
         return Opaque(f"a {type(node).__name__} expression")
 
     def fstring(self, node: ast.JoinedStr, env: Scope) -> Any:
@@ -288,8 +293,43 @@ class PyImporter(PyCalls, RowBuilder):
             left = right
         return True
 
+    def listcomp(self, node: ast.ListComp, env: Scope) -> Any:
+        """``[l.name for l in base.layers if ...]`` over literal lists (one or more ``for``)."""
+        local = Scope(env)
+        out: list = []
+
+        def gen(i: int) -> Any:
+            if i == len(node.generators):
+                out.append(self.eval(node.elt, local))
+                return None
+            g = node.generators[i]
+            seq = self.eval(g.iter, local)
+            if not isinstance(seq, list) or g.is_async:
+                return Opaque("a list comprehension over values not known in the file")
+            for item in seq:
+                self.assign(g.target, item, local)
+                conds = [self.eval(c, local) for c in g.ifs]
+                if any(isinstance(c, Opaque) for c in conds):
+                    return Opaque("a list comprehension with a condition not known in the file")
+                if all(conds):
+                    bad = gen(i + 1)
+                    if bad is not None:
+                        return bad
+            return None
+
+        bad = gen(0)
+        return bad if bad is not None else out
+
     def subscript(self, node: ast.Subscript, env: Scope) -> Any:
-        """Indexing into a literal list, tuple, dict or string."""
+        """Indexing or slicing a literal list, tuple, dict or string."""
+        if isinstance(node.slice, ast.Slice):
+            base = self.eval(node.value, env)
+            bounds = [self.eval(b, env) if b is not None else None
+                      for b in (node.slice.lower, node.slice.upper, node.slice.step)]
+            if isinstance(base, (list, str)) and all(b is None or (isinstance(b, int) and not isinstance(b, bool))
+                                                     for b in bounds) and bounds[2] != 0:
+                return base[slice(*bounds)]
+            return Opaque("a slice")
         base, idx = self.eval(node.value, env), self.eval(node.slice, env)
         if isinstance(base, (list, dict, str)) and isinstance(idx, (int, str)) and not isinstance(idx, bool):
             try:

@@ -7,6 +7,7 @@ import ast
 import re
 from typing import Any
 
+from cnnspec.interop.import_bases import BaseObject, InnerLayer, base_class
 from cnnspec.interop.import_common import (
     PY_NAMES, ImportedModel, ModuleRef, Opaque, PendingLayer, Tensor, Unsupported, as_shape, layer_class,
     next_name, positional)
@@ -57,7 +58,8 @@ class PyCalls:
         """Whether a call creates layers or models."""
         name = dotted(node.func) or ""
         last = name.rsplit(".", 1)[-1]
-        return layer_class(last) is not None or last in ("Sequential", "add", "Model", "Input")
+        return layer_class(last) is not None or last in ("Sequential", "add", "Model", "Input") or \
+            (base_class(last) is not None and "applications" in name)
 
     def attribute(self, node: ast.Attribute, env) -> Any:
         """The value of ``a.b.c``: activations and losses by name, model methods."""
@@ -73,6 +75,11 @@ class PyCalls:
             base = None
         if isinstance(base, (ImportedModel, Tensor)):
             return ("method", self.eval(node.value, env), node.attr)
+        if isinstance(base, (BaseObject, InnerLayer)) or isinstance(node.value, ast.Subscript):
+            obj = self.eval(node.value, env)
+            if isinstance(obj, (BaseObject, InnerLayer)):
+                return self.base_attribute(obj, node.attr, node.lineno)
+            return Opaque(f"'{name}'")
         if isinstance(base, ModuleRef):
             return ModuleRef(f"'{name}'", name)  # mnist = tf.keras.datasets.mnist
         return Opaque(f"'{name}'")
@@ -95,6 +102,8 @@ class PyCalls:
             target = self.eval(func, env)
             if isinstance(target, PendingLayer):
                 return self.apply(target, node, env)
+            if isinstance(target, BaseObject):
+                return self.apply_base(target, node, env)
             if isinstance(target, PyFunction):
                 return self.call_function(target, node, env)
             if isinstance(func, ast.Call):
@@ -105,9 +114,11 @@ class PyCalls:
             target = self.attribute(func, env)
             if isinstance(target, tuple) and target[0] == "method":
                 return self.method(target[1], target[2], node, env)
+            if func.attr == "index" and isinstance(target, Opaque):
+                return self.list_index(func, node, env)
         name = self.qualified(func, env)
         last = name.rsplit(".", 1)[-1]
-        for handler in (self.constructor, self.value_call, self.layer_call):
+        for handler in (self.app_call, self.constructor, self.value_call, self.layer_call):
             out = handler(name, last, node, env)
             if out is not NotImplemented:
                 return out
@@ -173,6 +184,8 @@ class PyCalls:
 
     def method(self, obj: Any, attr: str, node: ast.Call, env) -> Any:
         """``model.add``, and ``compile``/``fit`` recorded for the train section."""
+        if isinstance(obj, (BaseObject, InnerLayer)):
+            return self.base_method(obj, attr, node, env)
         if isinstance(obj, ImportedModel) and attr == "add":
             if len(node.args) != 1:
                 raise self.err("model.add() takes one layer", node.lineno)
@@ -199,6 +212,8 @@ class PyCalls:
         if last == "range" and pos and all(isinstance(p, int) and not isinstance(p, bool) for p in pos):
             r = range(*pos)
             return list(r) if len(r) <= 10_000 else Opaque("a long range")
+        if last == "len" and name == last and len(pos) == 1 and isinstance(pos[0], (list, str)):
+            return len(pos[0])
         if last in _PASS and len(pos) == 1 and not isinstance(pos[0], Opaque) and name == last:
             try:  # int("3"), str(3), tuple([28, 28]) on literals, as Python computes them
                 v = {"int": int, "float": float, "str": str, "tuple": list, "list": list}[last](pos[0])
@@ -270,6 +285,9 @@ class PyCalls:
             return
         if isinstance(obj, ImportedModel):
             raise self.err("a model nested in a Sequential is not supported: write its layers in place", line)
+        if isinstance(obj, BaseObject):
+            self.base_row(model, obj, None, line, None)
+            return
         if not isinstance(obj, PendingLayer):
             raise self.err("Sequential layers must be keras.layers.* calls "
                            f"({obj.what if isinstance(obj, Opaque) else type(obj).__name__})", line)

@@ -8,6 +8,7 @@ read only when a spec uses the base. ``build``/``train`` construct the real kera
 import functools
 import gzip
 import json
+import re
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -81,6 +82,30 @@ def _rows(name: str, head: str, classes: int) -> tuple:
             opts = {**opts, arch["classifier"][1]: classes}
         out.append((rname, types[type_].model_validate({"type": type_, **opts}), tuple(inputs)))
     return tuple(out)
+
+
+def rows_of(name: str, head: str) -> list[tuple[str, str]]:
+    """(name, type) of every row inside the base with a head (top / avg / max / none), without
+    validating them (fast: what import needs to list ``base.layers``)."""
+    arch = architecture(name)
+    return [(r[1], r[0]) for r in list(arch["rows"]) + list(arch["heads"].get(head, []))]
+
+
+@functools.lru_cache(maxsize=64)
+def weighted_rows(name: str) -> frozenset[str]:
+    """Names of the rows inside the base that hold weights, over every head."""
+    size = architecture(name)["default_size"]
+    out: set[str] = set()
+    for top, pooling in ((True, None), (False, None), (False, "avg"), (False, "max")):
+        base = application_class(name).model_validate({"type": name, "include_top": top, "pooling": pooling,
+                                                       "weights": None})
+        out |= {i.name for i in base.expand((size, size, 3)) if i.count.weights}
+    return frozenset(out)
+
+
+def keras_name(name: str) -> str:
+    """The name Keras gives the base's model, as a regular expression (``mobilenetv2_1\\.00_\\d+``)."""
+    return architecture(name).get("keras_name", re.escape(name.lower()))
 
 
 class Inner:

@@ -1,0 +1,215 @@
+"""keras.applications bases in imported code (R and Python): the base object a script builds
+(``keras.applications.VGG19(...)``, ``application_vgg19(...)``), its layers as the script sees them
+(``base.layers[:15]``, ``get_layer``), the freezing the script does (``base.trainable = False``,
+``layer.trainable = False`` in a loop, R's ``freeze_weights``/``unfreeze_weights`` with ``from``/``to``)
+turned into the row's ``trainable`` / ``fine_tune_from``, and ``preprocess_input`` calls turned into
+the row's ``preprocess``. Pure Python: the layers come from the base's generated data."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnnspec.interop.import_common import ImportedModel, ImportedRow, Opaque
+from cnnspec.layers.applications import BASES, TYPE_NAMES, application_class, rows_of
+from cnnspec.util import suggest
+
+#: keras.applications' own parameter order (include_top, weights, input_tensor, input_shape, ...)
+POSITIONAL = ("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes",
+              "classifier_activation")
+#: what an ``InputLayer`` is called inside a base (index 0 of ``base.layers``)
+INPUT_LAYER = "input_layer"
+
+
+def base_class(name: str):
+    """The row class of a base named as in Keras (``VGG19``) or R (``application_vgg19``), or None."""
+    return application_class(name) if name in TYPE_NAMES else None
+
+
+def unknown_base(name: str) -> str:
+    """The message for a keras.applications name cnnspec has no base for."""
+    r = name.startswith("application_")
+    names = [v[1] for v in BASES.values()] if r else list(BASES)
+    return (f"unknown keras.applications base '{name}'{suggest(name, names)}; cnnspec knows "
+            f"{', '.join(sorted(BASES)[:6])} ... (`cnnspec layers` lists all {len(BASES)})")
+
+
+@dataclass
+class InnerLayer:
+    """One layer of a base as a script sees it (``base.layers[i]``, ``get_layer(base, name)``)."""
+
+    base: "BaseObject"
+    index: int
+    name: str
+
+
+@dataclass
+class BaseObject:
+    """A keras.applications model built by the imported code, not yet placed in the model."""
+
+    cls: type
+    args: dict[str, tuple[Any, int]]
+    line: int
+    label: str
+    used: bool = False
+    trainable: bool = True
+    flags: dict[int, bool] = field(default_factory=dict)   # base.layers index -> trainable set by code
+    graph: tuple[ImportedModel, str] | None = None          # base.input / base.output: its own model
+    row: ImportedRow | None = None
+    model: ImportedModel | None = None
+
+    def arg(self, key: str, default: Any = None) -> Any:
+        """A literal argument's value (its default when not given or not a literal)."""
+        v = self.args.get(key, (default, 0))[0]
+        return default if isinstance(v, Opaque) else v
+
+    def layer_names(self) -> list[str]:
+        """``base.layers`` as Keras lists them: the input layer, then every layer (graph operations
+        are not layers), with the top or pooling the arguments choose."""
+        top = bool(self.arg("include_top", True))
+        head = "top" if top else (self.arg("pooling") or "none")
+        if head not in ("top", "avg", "max", "none"):
+            head = "none"
+        return [INPUT_LAYER] + [n for n, kind in rows_of(self.cls.keras_class, head) if kind != "Operation"]
+
+    def layers(self) -> list[InnerLayer]:
+        """``base.layers`` as objects the script can read ``name`` from and set ``trainable`` on."""
+        return [InnerLayer(self, i, n) for i, n in enumerate(self.layer_names())]
+
+    def get_layer(self, name: Any) -> InnerLayer | Opaque:
+        """``base.get_layer(name)`` / ``get_layer(base, name)``."""
+        names = self.layer_names()
+        if isinstance(name, str) and name in names:
+            return InnerLayer(self, names.index(name), name)
+        if isinstance(name, int) and not isinstance(name, bool) and -len(names) <= name < len(names):
+            return InnerLayer(self, name % len(names), names[name])
+        return Opaque(f"a layer {name!r} that {self.cls.keras_class} does not have")
+
+    def set_all(self, value: bool) -> None:
+        """``base.trainable = value``: Keras sets every layer inside too."""
+        self.trainable = value
+        self.flags = {i: value for i in range(len(self.layer_names()))}
+
+    def set_range(self, first: int, last: int, value: bool) -> None:
+        """R's freeze/unfreeze with from/to: the range (inclusive) gets ``value``, the other layers the
+        opposite, the base itself stays trainable."""
+        self.trainable = True
+        self.flags = {i: (value if first <= i <= last else not value) for i in range(len(self.layer_names()))}
+
+    def options(self) -> tuple[bool, str | None]:
+        """(trainable, fine_tune_from) of the row, from what the code set; ValueError when the frozen
+        layers are not a leading run of the base (cnnspec freezes a base whole or before a layer)."""
+        if not self.trainable:
+            return False, None
+        frozen = [i for i, v in self.flags.items() if v is False]
+        if not frozen:
+            return True, None
+        names = self.layer_names()
+        k = max(frozen) + 1
+        weighted = weighted_layers(self.cls.keras_class, names)
+        gaps = [names[i] for i in range(k) if names[i] in weighted and self.flags.get(i) is not False]
+        if gaps:
+            raise ValueError(f"the code freezes layers of {self.cls.keras_class} after '{gaps[0]}', which stays "
+                             "trainable: cnnspec freezes a base whole (trainable: false) or every layer before one "
+                             "(fine_tune_from)")
+        if k >= len(names):
+            return False, None
+        return True, names[k]
+
+
+def weighted_layers(keras_class: str, names: list[str]) -> set[str]:
+    """The layers of a base that hold weights (freezing the others changes nothing)."""
+    from cnnspec.layers.applications import weighted_rows
+
+    return weighted_rows(keras_class) & set(names)
+
+
+def place(base: BaseObject, row: ImportedRow, model: ImportedModel) -> None:
+    """Remember where a base's row is, and take its input shape as the model's when it comes first."""
+    base.row, base.model = row, model
+    shape = base.arg("input_shape")
+    if model.input_shape is None and not model.rows[:-1] and isinstance(shape, list):
+        model.input_shape = tuple(shape)
+
+
+def finish(bases: list[BaseObject], err) -> None:
+    """Write each placed base's freezing into its row (at the end: code freezes after placing)."""
+    for b in bases:
+        if b.row is None:
+            continue
+        try:
+            trainable, start = b.options()
+        except ValueError as exc:
+            raise err(str(exc), b.line) from exc
+        b.row.trainable = trainable
+        if start is not None:
+            b.row.options["fine_tune_from"] = start
+        drop_input_shape(b.row, b.model)
+
+
+def drop_input_shape(row: ImportedRow, model: ImportedModel) -> None:
+    """``input_shape`` equal to the input the row takes is the row's default: left out."""
+    shape = row.options.get("input_shape")
+    takes_input = row.inputs in (None, ["input"]) and model.rows and model.rows[0] is row
+    if shape is not None and takes_input and model.input_shape is not None and \
+            tuple(shape) == tuple(model.input_shape):
+        del row.options["input_shape"]
+
+
+# ---------------------------------------------------------------------------------------------- preprocessing
+@dataclass
+class Preprocessed(Opaque):
+    """The output of a base's ``preprocess_input`` on a tensor: only a base takes it (its row then
+    preprocesses: ``preprocess: true``)."""
+
+    tensor: Any = None
+    style: str = ""
+
+
+def preprocess_style(module: str) -> str | None:
+    """The preprocessing a keras.applications module applies (caffe, tf, torch, none) or None."""
+    m = module.lower()
+    for name, (mod, _, style) in BASES.items():
+        if m in (mod, name.lower(), mod.replace("_", "")):
+            return style
+    return {"imagenet_utils": "caffe", "imagenet": "caffe"}.get(m)
+
+
+def preprocessed(tensor: Any, module: str, mode: Any = None) -> Preprocessed | Opaque:
+    """The value of ``keras.applications.<module>.preprocess_input(tensor)``."""
+    style = mode if isinstance(mode, str) else preprocess_style(module)
+    what = (f"the output of {module}.preprocess_input (cnnspec applies a base's preprocessing in the base's "
+            "row: feed it to the base)")
+    if style is None:
+        return Opaque(f"preprocess_input of an unknown module '{module}'")
+    return Preprocessed(what, tensor, style)
+
+
+def base_input(base: BaseObject, x: Any) -> tuple[Any, bool | None]:
+    """(the tensor a base is applied to, whether the code preprocesses it first); ValueError when the
+    preprocessing is not the base's own."""
+    if not isinstance(x, Preprocessed):
+        return x, None
+    own = base.cls.preprocessing
+    if own != x.style and not (own == "none"):
+        raise ValueError(f"{base.label}: the input is preprocessed '{x.style}'-style but "
+                         f"{base.cls.keras_class} preprocesses '{own}'-style; use the base's own preprocess_input")
+    return x.tensor, True
+
+
+def set_preprocess(base: BaseObject, row: ImportedRow, pre: bool | None, note: bool = True) -> None:
+    """The row's ``preprocess``: true when the code preprocesses the base's input in the model."""
+    if base.cls.preprocessing == "none":
+        return  # the base rescales inside: nothing to say
+    if pre:
+        return
+    row.options["preprocess"] = False
+    if note:
+        row.comment = ("the code feeds the base without its preprocess_input: preprocess: false (set it true "
+                       "if the data is preprocessed before the model)")
+
+
+def r_module(fn: str) -> str | None:
+    """The module of an R preprocessing function (``resnet_preprocess_input`` -> resnet)."""
+    m = re.fullmatch(r"(\w+?)_preprocess_inputs?", fn)
+    return m.group(1) if m else None
