@@ -61,12 +61,7 @@ def roundtrip(spec, lang: str, tmp_path: Path):
 @pytest.mark.parametrize("path,variant", ALL, ids=IDS)
 def test_roundtrip_every_spec(path, variant, lang, tmp_path):
     spec = _load(path, variant)
-    try:
-        _, back = roundtrip(spec, lang, tmp_path)
-    except SpecError:
-        if any(hasattr(type(r.layer), "keras_summary_type") for r in spec.rows):
-            pytest.xfail("import of keras.applications bases is not supported yet")
-        raise
+    _, back = roundtrip(spec, lang, tmp_path)
     assert back.input_shape == spec.input_shape
     assert rows(back) == rows(spec)
 

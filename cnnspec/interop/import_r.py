@@ -10,6 +10,8 @@ from typing import Any
 from cnnspec.errors import SpecError
 from cnnspec.interop.import_common import (
     R_NAMES, Function, ImportedModel, Opaque, PendingLayer, RowBuilder, Tensor, as_shape, arith, layer_class)
+from cnnspec.interop.import_bases import BaseObject, InnerLayer, preprocessed
+from cnnspec.interop.import_r_bases import RBases
 from cnnspec.interop.import_r_calls import RCalls
 from cnnspec.interop.r_parser import RParser
 from cnnspec.util import suggest
@@ -53,7 +55,7 @@ class _Return(Exception):
         self.value = value
 
 
-class RImporter(RCalls, RowBuilder):
+class RImporter(RCalls, RBases, RowBuilder):
     """``RImporter(text, file).run()`` -> the model the script builds."""
 
     def __init__(self, text: str, file: str) -> None:
@@ -123,6 +125,8 @@ class RImporter(RCalls, RowBuilder):
         if target[0] == "id":
             env.set(target[1], v)
             self.note_model(target[1], v)
+        elif target[0] == "dollar":
+            self.assign_dollar(target, v, env)
         return v
 
     def _eval_block(self, node, env: Env) -> Any:
@@ -205,6 +209,8 @@ class RImporter(RCalls, RowBuilder):
 
     def _eval_dollar(self, node, env: Env) -> Any:
         base = self.eval(node[1], env)
+        if isinstance(base, (BaseObject, InnerLayer)):
+            return self.base_dollar(base, node[2], node[-1])
         if isinstance(base, (ImportedModel, Tensor)):
             return ("method", base, node[2])
         if isinstance(base, dict) and node[2] in base:
@@ -216,6 +222,23 @@ class RImporter(RCalls, RowBuilder):
         if node[1][0] == "id" and node[1][1] == "c":
             args = [a for a in args if a[1][0] != "null"]  # c(NULL, 10) is 10; c(NA, 10) keeps NA
         return self.call(node[1], self.eval_args(args, env), node[3], env)
+
+    def _eval_index(self, node, env: Env) -> Any:
+        """``x[i]`` / ``x[a:b]`` on a literal vector or list (1-based, negative drops; ``[[i]]`` too)."""
+        base = self.eval(node[1], env)
+        idx = [self.eval(e, env) for _, e, _ in node[2]]
+        if not isinstance(base, list) or len(idx) != 1:
+            return Opaque("an indexing expression")
+        want = idx[0] if isinstance(idx[0], list) else [idx[0]]
+        if not want or not all(isinstance(i, (int, float)) and not isinstance(i, bool) and i == int(i) for i in want):
+            return Opaque("an indexing expression")
+        want = [int(i) for i in want]
+        if all(i < 0 for i in want):
+            return [x for k, x in enumerate(base, 1) if -k not in want]
+        if any(i <= 0 or i > len(base) for i in want):
+            return Opaque("an index out of range")
+        out = [base[i - 1] for i in want]
+        return out[0] if node[3] == "[[" else out
 
     def _eval_opaque(self, node, env: Env) -> Any:
         self.eval(node[2], env)
@@ -231,6 +254,10 @@ class RImporter(RCalls, RowBuilder):
         if fnode[0] == "function":
             return self.call_function(RFunction(fnode[1], fnode[2], env, fnode[3]), args, line)
         if fnode[0] == "dollar":
+            text = _r_text(fnode)
+            if text.endswith("$preprocess_input") and "$applications$" in text:
+                x = args[0][1] if args else None
+                return preprocessed(x, text.split("$")[-2]) if isinstance(x, Tensor) else Opaque("preprocessed data")
             target = self.eval(fnode, env)
             if isinstance(target, tuple) and target[0] == "method":  # model$compile(...), model$add(...)
                 return self.method(target[1], target[2], args, line)
@@ -246,6 +273,8 @@ class RImporter(RCalls, RowBuilder):
             return self.call_function(value, args, line)
         if isinstance(value, PendingLayer):
             return self.apply_pending(value, args, line)
+        if isinstance(value, BaseObject):
+            return self.apply_base(value, args, line)
         if fn == "return":
             raise _Return(args[0][1] if args else None)
         return self.builtin(fn, args, line)

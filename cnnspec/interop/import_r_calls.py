@@ -58,6 +58,9 @@ class RCalls:
             return values[0] if len(values) == 1 else values
         if fn in ("paste", "paste0"):
             return self.paste(fn, args)
+        out = self.base_builtin(fn, args, line)
+        if out is not NotImplemented:
+            return out
         cls = layer_class(fn, r=True)
         if cls is not None:
             return self.layer(cls, fn, args, line)

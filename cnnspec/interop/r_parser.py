@@ -291,10 +291,10 @@ class RParser:
                 e = ("call", e, self.args(")"), t.line)
             elif t.value in ("[", "[["):
                 self.next()
-                self.args("]")
+                args = self.args("]")
                 if t.value == "[[":
                     self.expect("]")
-                e = ("opaque", "an indexing expression", e, t.line)
+                e = ("index", e, args, t.value, t.line)
             elif t.value in ("$", "@"):
                 self.next()
                 n = self.next()
