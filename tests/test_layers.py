@@ -537,6 +537,10 @@ def test_no_wrong_suggestion_for_a_real_keras_type():
     assert suggest_type("layer_lstmm") == " (did you mean 'layer_lstm'?)"
     assert suggest_type("conv2d") == " (did you mean 'Conv2D'?)"
     assert suggest_type("LocallyConnected2D") == ""
+    # two neighbouring letters swapped: the type meant, whatever the casing
+    assert suggest_type("Dnese") == " (did you mean 'Dense'?)"
+    assert suggest_type("MaxPoolign2D") == " (did you mean 'MaxPooling2D'?)"
+    assert suggest_type("Cnov3D") == " (did you mean 'Conv3D'?)"
 
 
 def test_docs_layers_md_is_generated_from_the_registry():

@@ -125,10 +125,18 @@ def suggest_type(word: str) -> str:
     by_key = {key(t): t for t in names}
     if key(word) in by_key:
         return f" (did you mean '{by_key[key(word)]}'?)"
+    swapped = [by_key[k] for k in _adjacent_swaps(key(word)) if k in by_key]
+    if swapped:
+        return f" (did you mean '{swapped[0]}'?)"
     digits = re.sub(r"\D", "", word)
     close = [c for c in difflib.get_close_matches(word, names, n=5, cutoff=0.85)
              if re.sub(r"\D", "", c) == digits]
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _adjacent_swaps(word: str) -> list[str]:
+    """Every spelling of ``word`` with two neighbouring letters swapped (Dnese -> Dense)."""
+    return [word[:i] + word[i + 1] + word[i] + word[i + 2:] for i in range(len(word) - 1) if word[i] != word[i + 1]]
 
 
 def index_source() -> str:
