@@ -187,6 +187,11 @@ def test_second_sweep_on_the_same_dir_refused(tmp_path):
     assert r.returncode != 0 and "another cnnspec sweep" in r.stderr and str(__import__("os").getpid()) in r.stderr
     with pytest.raises(CnnspecError, match="another cnnspec sweep"):
         SweepRun(load_sweep(p), tmp_path / "o", extend=False, retry_failed=False).lock()  # same process, 2nd fd
+    first.unlock()  # a finished sweep leaves no pid behind, and the next sweep takes the directory
+    assert (tmp_path / "o" / ".sweep.lock").read_text() == ""
+    second = SweepRun(load_sweep(p), tmp_path / "o", extend=False, retry_failed=False)
+    second.lock()
+    second.unlock()
 
 
 @pytest.mark.parametrize("body,words", [

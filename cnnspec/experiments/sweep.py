@@ -81,25 +81,21 @@ class SweepRun:
         return {"fingerprint": fp, "created": _now(), "trials": [], "pruned": {}}
 
     def lock(self) -> None:
-        """Hold DIR/.sweep.lock for this process's life: a second sweep on DIR is refused."""
-        import fcntl
-        import os
+        """Hold DIR/.sweep.lock until :meth:`unlock` (or this process ends): a second sweep on DIR is refused."""
+        from cnnspec.runs.rundir import RunLock, RunLocked
 
         self.out.mkdir(parents=True, exist_ok=True)
-        fh = open(self.out / LOCK, "a+")
+        self._lock = RunLock(self.out, LOCK)
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            fh.seek(0)
-            holder = fh.read().strip() or "?"
-            fh.close()
-            raise CnnspecError(f"another cnnspec sweep (pid {holder}) is running in this directory: wait for it "
-                               "or stop it first", file=str(self.out)) from exc
-        fh.seek(0)
-        fh.truncate()
-        fh.write(str(os.getpid()))
-        fh.flush()
-        self._lock = fh
+            self._lock.acquire()
+        except RunLocked as exc:
+            raise CnnspecError(str(exc).replace("another cnnspec process", "another cnnspec sweep") +
+                               " or stop it first", file=str(self.out)) from exc
+
+    def unlock(self) -> None:
+        """Release the sweep lock (the file stays, with no pid in it)."""
+        if getattr(self, "_lock", None) is not None:
+            self._lock.release()
 
     def _save_state(self) -> None:
         atomic_json(self.out / "sweep.json", self.state)
@@ -279,8 +275,6 @@ def run_sweep(path: str, out: str | Path, *, executor: str = "local", max_concur
               threads: int | None = None, address: str | None = None, extend: bool = False,
               retry_failed: bool = False, show: Callable[..., None] = lambda *a, **k: None) -> dict[str, Any]:
     """Run a sweep to completion (or until stopped). Returns {"rows", "best", "stopped", "executor", ...}."""
-    from cnnspec.experiments.executors import cpu_count, default_concurrency, make_executor
-
     sweep = load_sweep(path)
     run = SweepRun(sweep, Path(out), extend, retry_failed)
     trials = plan_trials(sweep)
@@ -288,6 +282,16 @@ def run_sweep(path: str, out: str | Path, *, executor: str = "local", max_concur
         raise CnnspecError("--max-concurrent must be at least 1")
     check_metric(sweep, trials)
     run.lock()
+    try:
+        return _run_locked(run, sweep, trials, path, executor, max_concurrent, threads, address, show)
+    finally:
+        run.unlock()
+
+
+def _run_locked(run, sweep, trials, path, executor, max_concurrent, threads, address, show) -> dict[str, Any]:
+    """The body of :func:`run_sweep`, with the sweep directory locked."""
+    from cnnspec.experiments.executors import cpu_count, default_concurrency, make_executor
+
     run.add(trials)
     atomic_bytes(run.out / "sweep.yaml", Path(path).read_bytes())
     n = max_concurrent or default_concurrency(len(trials))

@@ -96,8 +96,8 @@ class RunLock:
 
     The lock dies with the process (a SIGKILLed run leaves no stale lock behind)."""
 
-    def __init__(self, folder: Path):
-        self.path = Path(folder) / LOCK_FILE
+    def __init__(self, folder: Path, name: str = LOCK_FILE):
+        self.path = Path(folder) / name
         self.fd: int | None = None
 
     def acquire(self) -> "RunLock":
