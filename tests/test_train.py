@@ -328,12 +328,18 @@ def test_resume_after_sigkill(tmp_path):
     done = _committed(out)
     assert 1 <= done < epochs, "the run finished before the kill; give it more epochs"
     assert json.loads((out / "run.json").read_text())["status"] == "running"
+    killed_wall = json.loads((out / "state.json").read_text())["wall_seconds"]
+    assert killed_wall > 0
     p = cli("train", "--resume", out, "--json", check=True)
     assert json.loads(p.stdout)["epochs_finished"] == epochs
     assert [int(r["epoch"]) for r in history(out)] == list(range(1, epochs + 1))
     run = json.loads((out / "run.json").read_text())
     assert run["status"] == "finished"
     assert run["resumed"][0]["at_epoch"] >= done
+    # the run's seconds count the killed attempt too (up to its last finished epoch)
+    metrics = json.loads((out / "metrics.json").read_text())
+    resumed_epochs = sum(float(r["seconds"]) for r in history(out) if int(r["epoch"]) > done)
+    assert run["seconds"] == metrics["run_seconds"] >= killed_wall + resumed_epochs
     assert json.loads((out / "metrics.json").read_text())["epochs_finished"] == epochs
     # a finished run can be extended with --epochs, still without gaps or duplicates
     cli("train", "--resume", out, "--epochs", str(epochs + 1), check=True)

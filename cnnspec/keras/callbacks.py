@@ -27,6 +27,7 @@ class RunState:
     train_seconds: float = 0.0
     fit_seconds: float = 0.0            # wall time inside model.fit (callbacks and saves included)
     images_seen: int = 0
+    wall_seconds: float = 0.0           # the run's wall time up to this epoch's end, over every attempt
 
     def to_json(self) -> dict:
         """The state.json object."""
@@ -92,8 +93,9 @@ class EpochLogic:
 
     def __init__(self, cfg: TrainConfig, state: RunState, history: list[dict], n_train: int, *,
                  rundir=None, save: Callable[[str], None] | None = None, progress: Callable | None = None,
-                 stop=None):
+                 stop=None, clock: Callable[[], float] | None = None):
         self.cfg, self.state, self.history, self.n_train = cfg, state, history, n_train
+        self.clock = clock  # the run's wall seconds so far (state.wall_seconds at each epoch's end)
         self.rundir, self.save, self.progress, self.stop = rundir, save, progress, stop
         self.base_lr = cfg.optimizer_config().keras_kwargs()["learning_rate"]
         self.lr = self.base_lr
@@ -133,6 +135,8 @@ class EpochLogic:
             row["phase"] = self.phase
         st = self.state
         st.epoch, st.train_seconds, st.images_seen = epoch + 1, st.train_seconds + secs, st.images_seen + self.n_train
+        if self.clock is not None:
+            st.wall_seconds = self.clock()
         self._checkpoint(epoch, logs)
         self._plateau(logs)
         stop = self._early_stopping(epoch, logs)

@@ -80,6 +80,7 @@ class _Run:
     def __init__(self, p: Plan, stop: StopSignals, progress_factory=None, log: Callable[[str], None] = print):
         self.p, self.stop, self.progress_factory, self.log = p, stop, progress_factory, log
         self.t_start = time.perf_counter()
+        self.earlier_seconds = p.state.wall_seconds  # 0 for a new run; the earlier attempts' for a resume
         self.info: dict | None = None   # run.json once written
         self.progress = None
 
@@ -166,6 +167,11 @@ class _Run:
             info["command"] = list(p.prev.get("command") or []) + ["--resume"]
         return info
 
+    def seconds(self) -> float:
+        """Wall seconds of the run so far, over every attempt: a resumed run adds the earlier attempts' time
+        up to their last finished epoch (state.json's ``wall_seconds``)."""
+        return round(self.earlier_seconds + time.perf_counter() - self.t_start, 3)
+
     # -- phase 3: fit ---------------------------------------------------------------------------
     def fit(self) -> None:
         """model.fit from the resume point (phase 1, then phase 2 of a fine_tune run); raises
@@ -196,7 +202,7 @@ class _Run:
         steps = math.ceil(len(d.x_train) / p.cfg.batch_size)
         self.progress = self.progress_factory(epochs, steps) if self.progress_factory else None
         logic = EpochLogic(p.cfg, st, p.history, len(d.x_train), rundir=self.run, save=self._save,
-                           progress=self.progress, stop=self.stop)
+                           progress=self.progress, stop=self.stop, clock=self.seconds)
         logic.phase = phase
         if lr is not None:
             logic.base_lr = lr
@@ -234,7 +240,7 @@ class _Run:
         run.write_json(rd.METRICS_JSON, metrics)
         run.write_json(rd.SIDECAR, make_meta(p.spec, p.data.ds.class_names, p.data.scale, float(p.cfg.offset)))
         self._plots(m)
-        run.record(self.info, "finished", epochs_finished=st.epoch, stopped_early=st.stopped_early,
+        run.record(self.info, "finished", seconds=metrics["run_seconds"], epochs_finished=st.epoch, stopped_early=st.stopped_early,
                    best_epoch=st.best_epoch, test_accuracy=m["accuracy"], test_loss=m["loss"])
         return {"run_dir": str(p.run), "status": "finished", "epochs_finished": st.epoch,
                 "best_epoch": st.best_epoch, "test_accuracy": m["accuracy"], "test_loss": m["loss"],
@@ -247,7 +253,7 @@ class _Run:
                 **{k: m[k] for k in ("n", "loss", "accuracy", "macro_avg", "class_names", "per_class",
                                      "confusion_matrix")},
                 "epochs_finished": st.epoch, "stopped_early": st.stopped_early,
-                "run_seconds": round(time.perf_counter() - self.t_start, 3),
+                "run_seconds": self.seconds(),
                 "train_seconds": round(st.train_seconds, 3), "fit_seconds": round(st.fit_seconds, 3),
                 "train_images": int(len(p.data.x_train)),
                 "train_images_per_second": round(st.images_seen / st.train_seconds, 1) if st.train_seconds else None,
@@ -300,7 +306,7 @@ class _Run:
     def _safe_record(self, status: str, **fields) -> None:
         with self.stop.deferred():
             try:
-                self.run.record(self.info, status, **fields)
+                self.run.record(self.info, status, seconds=self.seconds(), **fields)
             except OSError as err:  # a full disk must not hide the original failure
                 self.log(f"could not record status {status} in run.json: {err}")
 
