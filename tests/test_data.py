@@ -543,6 +543,20 @@ def test_unknown_name_suggests():
     assert "sample" in dataset_names() and "npz:PATH" in dataset_names()
 
 
+@pytest.mark.parametrize("name", ["sample", "default", "digits"])
+def test_data_path_for_a_built_in_dataset_is_refused_not_ignored(tmp_path, name):
+    with pytest.raises(DataError) as e:
+        load_dataset(name, path=str(tmp_path))
+    s = one_line_naming(e, "would be ignored")
+    assert "npz:PATH" in s
+
+
+def test_data_path_beside_a_prefixed_path_is_refused(tmp_path):
+    with pytest.raises(DataError) as e:
+        load_dataset(f"npz:{tmp_path / 'a.npz'}", path=str(tmp_path / "b.npz"))
+    assert "already names its files" in one_line_naming(e, "--data-path")
+
+
 def test_import_does_not_pull_tensorflow_or_keras():
     code = ("import sys, cnnspec.data as d; d.load_dataset('sample', limit=5); "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')]; "

@@ -43,6 +43,7 @@ class Source:
     name: ClassVar[str]
     aliases: ClassVar[tuple[str, ...]] = ()
     how_to_get: ClassVar[str] = ""
+    takes_path: ClassVar[bool] = True  # False: built in, a --data-path would be ignored (refused instead)
 
     def load(self, path: str | None, seed: int) -> Dataset:
         """Load the dataset; ``path`` (when given) is the only place looked at."""
@@ -80,6 +81,7 @@ class Sample(Source):
 
     name = "sample"
     aliases = ("default", "fashion_mnist_sample")
+    takes_path = False
     how_to_get = "reinstall cnnspec, or regenerate it with `python benchmarks/make_sample.py`"
 
     def load(self, path, seed):
@@ -215,6 +217,7 @@ class Digits(Source):
 
     name = "digits"
     how_to_get = "pip install scikit-learn"
+    takes_path = False
 
     def load(self, path, seed):
         try:
@@ -273,6 +276,9 @@ def load_dataset(name: str | None = "sample", *, path: str | None = None, limit:
 
 def _dispatch(name: str | None, path: str | None, seed: int) -> Dataset:
     raw = "sample" if name is None else str(name).strip()
+    if path is not None and raw.startswith(("npz:", "folder:")):
+        raise data_error(f"--data {raw} already names its files: drop --data-path, or give --data "
+                         f"{raw.split(':', 1)[0]} --data-path PATH")
     if raw.startswith("npz:"):
         return load_npz(Path(os.path.expanduser(raw[4:])))
     if raw.startswith("folder:"):
@@ -284,6 +290,9 @@ def _dispatch(name: str | None, path: str | None, seed: int) -> Dataset:
     if key == "folder" and path is not None:
         return load_folder(Path(path), seed)
     if key in REGISTRY:
+        if path is not None and not REGISTRY[key].takes_path:
+            raise data_error(f"dataset {key!r} is built in and reads no files, so --data-path {path} would be "
+                             "ignored: drop it, or load your files with --data npz:PATH or --data folder:PATH")
         return REGISTRY[key].load(path, seed)
     p = Path(os.path.expanduser(raw))
     if p.is_dir():
