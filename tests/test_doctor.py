@@ -63,6 +63,7 @@ def test_table6_on_sample_passes_and_prints_a_table(run_cli):
     code, out, err = run_cli("doctor", ROOT / "specs" / "table6.yaml", "--data", "sample")
     assert code == 0, err
     assert "12 pass, 0 warn, 0 fail" in out
+    assert "table6.yaml on fashion_mnist_sample (3000 train, 1000 test images)" in out.replace("\n", " ")
     for name in NAMES:
         assert name in out
 

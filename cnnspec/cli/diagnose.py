@@ -32,7 +32,8 @@ def doctor_cmd(
         from rich.table import Table
         from rich.text import Text
 
-        t = Table(title=f"cnnspec doctor {spec}", title_justify="left", show_lines=False)
+        title = Text(f"cnnspec doctor {safe(spec)}" + (f" on {safe(checks.dataset)}" if checks.dataset else ""))
+        t = Table(title=title, title_justify="left", show_lines=False)
         for col in ("status", "check", "measured", "advice"):
             t.add_column(col, overflow="fold")
         for c in checks:

@@ -92,9 +92,15 @@ def prepare(spec_path: str, data: str | None, data_path: str | None, limit: int 
     return setup, checks
 
 
+class Report(list):
+    """The checks in report order (a list), and ``dataset``: the data they looked at, as a phrase."""
+
+    dataset: str = ""
+
+
 def diagnose(spec_path: str, data: str | None = None, data_path: str | None = None,
-             limit: int | None = None) -> list[Check]:
-    """Run every check; returns them in report order."""
+             limit: int | None = None) -> Report:
+    """Run every check; returns them in report order (``.dataset`` names the data used)."""
     setup, checks = prepare(spec_path, data, data_path, limit)
     labels_ok = checks[1].status != "fail"
     from cnnspec.keras.util import import_keras_quietly
@@ -114,7 +120,9 @@ def diagnose(spec_path: str, data: str | None = None, data_path: str | None = No
 
         checks.extend(first_steps(setup))
         checks.append(overfit_small(setup))
-    return checks
+    report = Report(checks)
+    report.dataset = f"{setup.ds.name} ({len(setup.ds.x_train)} train, {len(setup.ds.x_test)} test images)"
+    return report
 
 
 def build_fresh(setup: Setup):
