@@ -8,7 +8,7 @@ from typing import Any
 from cnnspec.errors import SpecError
 from cnnspec.layers.base import Count, shape_rule
 from cnnspec.layers.shapes import Shape, ShapeError, format_shape
-from cnnspec.spec.loader import INPUT, Row, Spec
+from cnnspec.spec.loader import Row, Spec
 
 
 @dataclass
@@ -85,7 +85,10 @@ class Report:
     def to_json(self) -> dict:
         s = self.spec
         return {"spec": s.name, "variant": s.variant, "file": s.file, "fingerprint": s.fingerprint(),
-                "input_shape": list(s.input_shape), "total_params": self.total,
+                "input_shape": list(s.input_shape),
+                "inputs": [{"name": i.name, "shape": list(i.shape), "dtype": i.dtype, "line": i.line}
+                           for i in s.inputs],
+                "outputs": list(s.outputs), "total_params": self.total,
                 "trainable_params": self.trainable, "non_trainable_params": self.non_trainable,
                 "layers": [r.to_json() for r in self.rows],
                 "mismatches": [m.to_json() for m in self.mismatches], "ok": self.ok}
@@ -94,7 +97,7 @@ class Report:
 def infer(spec: Spec) -> list[RowResult]:
     """Every row's output shape and parameters. Raises SpecError (with file:line:field) when Keras
     would reject the network."""
-    shapes: dict[str, Shape] = {INPUT: spec.input_shape}
+    shapes: dict[str, Shape] = {i.name: i.shape for i in spec.inputs}
     results = []
     for row in spec.rows:
         ins = [shapes[n] for n in row.inputs]

@@ -40,12 +40,24 @@ def _layer_label(r) -> str:
 
 
 def _is_graph(report: Report) -> bool:
-    prev = "input"
+    if len(report.spec.inputs) > 1:
+        return True
+    prev = report.spec.inputs[0].name
     for r in report.rows:
         if r.row.inputs != [prev]:
             return True
         prev = r.row.name
     return False
+
+
+def input_rows(report: Report, position: int) -> list:
+    """The model inputs to print before layer row ``position`` (a spec written with Input rows prints
+    them, as Keras's functional summary prints InputLayer rows): (label, printed shape) pairs."""
+    spec = report.spec
+    if spec.input_names == ["input"]:
+        return []
+    return [(f"{i.name} (InputLayer)", format_shape(i.shape, batch_size=spec.batch_size))
+            for i in spec.inputs if i.position == position]
 
 
 def inner_rows(r) -> list:
@@ -73,7 +85,10 @@ def rich_table(report: Report, with_expect: bool = True, expand: bool = False) -
         t.add_column("Printed #", justify="right", style="dim")
         t.add_column("")
     bad = {(m.layer, m.field) for m in report.mismatches if m.layer is not None}
+    width = 3 + int(graph) + (3 if has_expect else 0)
     for i, r in enumerate(report.rows):
+        for label, shape in input_rows(report, i):
+            t.add_row(*([label, shape, "0"] + (["-"] if graph else []) + [""] * (width - 3 - int(graph))))
         cells = [_layer_label(r), _fmt(report, r.output), f"{r.count.total:,}"]
         if graph:
             cells.append(", ".join(r.row.inputs))
@@ -110,7 +125,8 @@ def markdown(report: Report, expand: bool = False) -> str:
     """The report as a Markdown table with the totals below it."""
     lines = [f"**Model: {report.spec.label}**", "", "| Layer (type) | Output Shape | Param # |",
              "|---|---|---:|"]
-    for r in report.rows:
+    for i, r in enumerate(report.rows):
+        lines += [f"| {label} | {shape} | 0 |" for label, shape in input_rows(report, i)]
         lines.append(f"| {_layer_label(r)} | {_fmt(report, r.output)} | {r.count.total:,} |")
         for inner in (inner_rows(r) if expand else []):
             lines.append(f"| &nbsp;&nbsp;{inner.name} ({inner.layer.keras_class}) | {_fmt(report, inner.output)} | "
@@ -134,7 +150,8 @@ def latex(report: Report) -> str:
     out = [r"\begin{table}[ht]", r"\centering",
            f"\\caption{{{_tex(spec.description or spec.source or spec.label)}}}", r"\begin{tabular}{llr}", r"\toprule",
            r"Layer (type) & Output Shape & Param \# \\", r"\midrule"]
-    for r in report.rows:
+    for i, r in enumerate(report.rows):
+        out += [f"{_tex(label)} & {shape} & 0 \\\\" for label, shape in input_rows(report, i)]
         out.append(f"{_tex(_layer_label(r))} & {_fmt(report, r.output)} & {r.count.total:,} \\\\")
     out += [r"\midrule",
             f"\\multicolumn{{3}}{{l}}{{Total params: {report.total:,}}} \\\\",

@@ -30,7 +30,10 @@ def _ordered(layer: Layer) -> dict[str, Any]:
 
 
 def is_sequential(spec: Spec) -> bool:
-    """True when the spec is a plain chain (no ``inputs:``), so Sequential code can express it."""
+    """True when the spec is a plain chain (no ``inputs:``, one input, one output), so Sequential code can
+    express it."""
+    if spec.input_names != [INPUT] or spec.outputs != [spec.rows[-1].name]:
+        return False
     prev = INPUT
     for row in spec.rows:
         if row.inputs != [prev]:
@@ -144,10 +147,15 @@ def to_r(spec: Spec, target: str = "keras3") -> str:
             lines[-1] += f" {pipe}"
             lines.append("  " + _r_call(row))
         return "\n".join(head + lines + ["", "summary(model)"] + train + [""])
-    var = {INPUT: "inputs"}
-    dt = f", dtype = {r_value(spec.input_dtype)}" if dtype else ""
-    dt += f", batch_size = {spec.batch_size}" if spec.batch_size is not None else ""
-    lines = [f"inputs <- {'keras_input' if k3 else 'layer_input'}(shape = {shape}{dt}, name = \"input\")"]
+    var: dict[str, str] = {}
+    lines = []
+    for inp in spec.inputs:
+        v = "inputs" if spec.input_names == [INPUT] else _r_var(inp.name, var)
+        dt = f", dtype = {r_value(inp.dtype)}" if inp.dtype != "float32" else ""
+        dt += f", batch_size = {spec.batch_size}" if spec.batch_size is not None else ""
+        lines.append(f"{v} <- {'keras_input' if k3 else 'layer_input'}(shape = {r_value(list(inp.shape))}{dt}, "
+                     f"name = {r_value(inp.name)})")
+        var[inp.name] = v
     shapes = _input_shapes(spec) if _functional_only(spec) else {}
     for row in spec.rows:
         v = _r_var(row.name, var)
@@ -159,9 +167,16 @@ def to_r(spec: Spec, target: str = "keras3") -> str:
         else:
             lines.append(f"{v} <- {var[row.inputs[0]]} {pipe}\n  {_r_call(row)}")
         var[row.name] = v
-    lines.append(f"model <- keras_model(inputs = inputs, outputs = {var[spec.rows[-1].name]}, "
-                 f"name = {name})")
+    lines.append(f"model <- keras_model(inputs = {_listed(spec.input_names, var, 'list(')}, "
+                 f"outputs = {_listed(spec.outputs, var, 'list(')}, name = {name})")
     return "\n".join(head + lines + ["", "summary(model)"] + train + [""])
+
+
+def _listed(names: list[str], var: dict[str, str], open_: str) -> str:
+    """One variable, or several as an R ``list(a, b)`` / a Python ``[a, b]`` (``open_``: ``list(`` or ``[``)."""
+    if len(names) == 1:
+        return var[names[0]]
+    return open_ + ", ".join(var[n] for n in names) + (")" if open_ == "list(" else "]")
 
 
 def _r_var(name: str, taken: dict) -> str:
@@ -221,10 +236,11 @@ def _py_layer(layer: Layer, name: str | None) -> str:
     return f"keras.layers.{cls.keras_class}({', '.join(args)})"
 
 
-def _py_input(spec: Spec) -> str:
-    dtype = f", dtype={py_value(spec.input_dtype)}" if spec.input_dtype != "float32" else ""
+def _py_input(spec: Spec, index: int = 0) -> str:
+    inp = spec.inputs[index]
+    dtype = f", dtype={py_value(inp.dtype)}" if inp.dtype != "float32" else ""
     dtype += f", batch_size={spec.batch_size}" if spec.batch_size is not None else ""
-    return f"keras.Input(shape={py_value(tuple(spec.input_shape))}{dtype}, name=\"input\")"
+    return f"keras.Input(shape={py_value(tuple(inp.shape))}{dtype}, name={py_value(inp.name)})"
 
 
 def to_python(spec: Spec) -> str:
@@ -240,8 +256,11 @@ def to_python(spec: Spec) -> str:
         lines += [f"    {_py_call(row)}," for row in spec.rows]
         lines.append(f"], name={name})")
         return "\n".join(head + lines + ["", "model.summary()"] + py_train(spec, py_value) + [""])
-    var = {INPUT: "inputs"}
-    lines = [f"inputs = {_py_input(spec)}"]
+    var: dict[str, str] = {}
+    lines = []
+    for k, inp in enumerate(spec.inputs):
+        var[inp.name] = "inputs" if spec.input_names == [INPUT] else _py_var(inp.name, var)
+        lines.append(f"{var[inp.name]} = {_py_input(spec, k)}")
     shapes = _input_shapes(spec) if _functional_only(spec) else {}
     for row in spec.rows:
         v = _py_var(row.name, var)
@@ -256,7 +275,8 @@ def to_python(spec: Spec) -> str:
             ins = var[row.inputs[0]]
         lines.append(f"{v} = {_py_call(row)}({ins})")
         var[row.name] = v
-    lines.append(f"model = keras.Model(inputs=inputs, outputs={var[spec.rows[-1].name]}, name={name})")
+    lines.append(f"model = keras.Model(inputs={_listed(spec.input_names, var, '[')}, "
+                 f"outputs={_listed(spec.outputs, var, '[')}, name={name})")
     return "\n".join(head + lines + ["", "model.summary()"] + py_train(spec, py_value) + [""])
 
 

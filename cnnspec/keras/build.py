@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from cnnspec.errors import SpecError
-from cnnspec.spec.loader import INPUT, Spec
+from cnnspec.spec.loader import Spec
 
 
 def build_model(spec: Spec, *, overrides: dict[str, dict[str, Any]] | None = None, strip=(),
@@ -22,8 +22,8 @@ def build_model(spec: Spec, *, overrides: dict[str, dict[str, Any]] | None = Non
 
     infer(spec)  # refuse what check refuses, with the same one-line error
     overrides = overrides or {}
-    inp = keras.Input(shape=spec.input_shape, dtype=spec.input_dtype, name=INPUT, batch_size=spec.batch_size)
-    tensors = {INPUT: inp}
+    tensors = {i.name: keras.Input(shape=i.shape, dtype=i.dtype, name=i.name, batch_size=spec.batch_size)
+               for i in spec.inputs}
     alias: dict[str, str] = {}
     for row in spec.rows:
         ins = [tensors[alias.get(n, n)] for n in row.inputs]
@@ -46,8 +46,11 @@ def build_model(spec: Spec, *, overrides: dict[str, dict[str, Any]] | None = Non
         except (TypeError, ValueError) as exc:
             raise SpecError(f"{row.name} ({row.type}): Keras refused the options: {' '.join(str(exc).split())[:200]}",
                             file=spec.file, line=row.line) from exc
-    out = tensors[alias.get(spec.rows[-1].name, spec.rows[-1].name)]
-    return keras.Model(inputs=inp, outputs=out, name=_model_name(spec.label))
+    ins = [tensors[n] for n in spec.input_names]
+    outs = [tensors[alias.get(n, n)] for n in spec.outputs]
+    if len(ins) == 1 and len(outs) == 1:  # one input, one output: tensors, not lists (as before)
+        return keras.Model(inputs=ins[0], outputs=outs[0], name=_model_name(spec.label))
+    return keras.Model(inputs=ins, outputs=outs, name=_model_name(spec.label))
 
 
 def _model_name(label: str) -> str:

@@ -12,10 +12,14 @@ from pydantic import ValidationError
 
 from cnnspec.errors import SpecError
 from cnnspec.layers import Layer, lookup
-from cnnspec.spec.model import INPUT, MAX_REPEAT, MAX_ROWS, ROW_META, Row, parse_expect
+from cnnspec.layers.shapes import MAX_DIM
+from cnnspec.spec.model import (INPUT, INPUT_KEYS, INPUT_TYPES, MAX_REPEAT, MAX_ROWS, ROW_META, ModelInput, Row,
+                                parse_expect, parse_shape)
 from cnnspec.spec.yamlio import LineDict, LineList
 from cnnspec.util import suggest
 
+#: The dtypes a model input may have.
+INPUT_DTYPES = ("float32", "float16", "bfloat16", "float64", "int32", "int64", "uint8")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)$")
 
 
@@ -29,6 +33,11 @@ class Expander:
         self.rows: list[Row] = []
         self.counters: dict[str, int] = {}
         self.names: dict[str, int] = {}
+        #: the model inputs declared by ``Input`` rows, and the batch size one of them fixes
+        self.inputs: list[ModelInput] = []
+        self.batch_size: int | None = None
+        #: the name of the latest row or input (a row's default input)
+        self.last = INPUT
 
     def err(self, msg: str, line: int, fld: str | None = None) -> SpecError:
         if self.variant:
@@ -126,7 +135,7 @@ class Expander:
         for i in range(1, n + 1):
             defaults = {k: self.subst(v, scope, block["line"], f"vars.{k}") for k, v in block["vars"].items()}
             inner = {**scope, **defaults, **extra, "i": i,
-                     "input": self.rows[-1].name if self.rows else INPUT}
+                     "input": self.last}
             self.expand(block["layers"], inner, block["line"], stack + (bname,),
                         f"{origin}block '{bname}' {i}/{n} (used on line {item.line}) ")
 
@@ -134,6 +143,9 @@ class Expander:
         item = self.subst(raw, scope, raw.line, None)
         line = item.line
         tname = item["type"]
+        if tname in INPUT_TYPES:
+            self.add_input(item)
+            return
         cls = lookup(tname) if isinstance(tname, str) else None
         if cls is None:
             from cnnspec.layers.registry import LAYER_CLASSES, suggest_type
@@ -162,13 +174,10 @@ class Expander:
                            item.line_of("name"), "name")
         if name == INPUT:
             raise self.err("the name 'input' is reserved for the model input", item.line_of("name"), "name")
-        if name in self.names:
-            first = self.rows[self.names[name]]
-            raise self.err(f"duplicate layer name '{name}' (first on line {first.line})",
-                           item.line_of("name"), "name")
+        self._check_unique(name, item)
         inputs = item.get("inputs")
         if inputs is None:
-            inputs = [self.rows[-1].name if self.rows else INPUT]
+            inputs = [self.last]
         elif isinstance(inputs, str):
             inputs = [inputs]
         if not isinstance(inputs, list) or not inputs or not all(isinstance(x, str) for x in inputs):
@@ -180,6 +189,53 @@ class Expander:
         key_lines = {str(k): v for k, v in item.key_lines.items()}
         self.names[name] = len(self.rows)
         self.rows.append(Row(layer, name, list(inputs), line, key_lines, expect, origin.strip()))
+        self.last = name
+
+    def _check_unique(self, name: str, item: LineDict) -> None:
+        """A duplicate name (of a row or an input) is an error naming the first one's line."""
+        first = (self.rows[self.names[name]].line if name in self.names else
+                 next((i.line for i in self.inputs if i.name == name), None))
+        if first is not None:
+            raise self.err(f"duplicate layer name '{name}' (first on line {first})", item.line_of("name"), "name")
+
+    def add_input(self, item: LineDict) -> None:
+        """An ``Input`` row: one model input (name, shape, dtype, batch_size), as Keras's InputLayer rows."""
+        self._check_keys(item, INPUT_KEYS, "Input row")
+        if "shape" not in item:
+            raise self.err("an Input row needs `shape` (without the batch dimension), like [28, 28, 1]",
+                           item.line, "shape")
+        try:
+            shape, _ = parse_shape(item["shape"], "shape")
+        except ValueError as exc:
+            raise self.err(str(exc) + " (batch dimension left out)", item.line_of("shape"), "shape") from exc
+        if not shape:
+            raise self.err("an Input row's `shape` needs at least one dimension", item.line_of("shape"), "shape")
+        dtype = item.get("dtype", "float32")
+        if dtype not in INPUT_DTYPES:
+            raise self.err(f"unsupported input dtype {dtype!r}; use one of {', '.join(INPUT_DTYPES)}",
+                           item.line_of("dtype"), "dtype")
+        batch = item.get("batch_size")
+        if batch is not None:
+            if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_DIM:
+                raise self.err(f"batch_size must be a positive integer, got {batch!r}", item.line_of("batch_size"),
+                               "batch_size")
+            if self.batch_size not in (None, batch):
+                raise self.err(f"batch_size {batch} differs from another input's {self.batch_size}: a model has "
+                               "one batch size", item.line_of("batch_size"), "batch_size")
+            self.batch_size = batch
+        name = item.get("name")
+        if name is None:
+            k = sum(1 for i in self.inputs if i.name.startswith("input_layer"))
+            name = "input_layer" if k == 0 else f"input_layer_{k}"
+            while name in self.names or name in [i.name for i in self.inputs]:
+                k += 1
+                name = f"input_layer_{k}"
+        elif not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.\-/]{1,128}", name):
+            raise self.err(f"an input name must be 1-128 letters, digits or _ . - /, got {name!r}",
+                           item.line_of("name"), "name")
+        self._check_unique(name, item)
+        self.inputs.append(ModelInput(name, shape, dtype, item.line, len(self.rows)))
+        self.last = name
 
     def _validation_error(self, exc: ValidationError, cls: type[Layer], item: LineDict) -> SpecError:
         # A misspelt option also makes a required one "missing": report the misspelling.

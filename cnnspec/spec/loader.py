@@ -13,8 +13,8 @@ from cnnspec.errors import SpecError
 from cnnspec.layers import lookup
 from cnnspec.layers.shapes import MAX_DIM, Shape
 from cnnspec.spec.expand import Expander, parse_blocks, row_validation_error  # noqa: F401  (public here too)
-from cnnspec.spec.model import (INPUT, ROW_META, TOP_KEYS, Expect, Row, Spec, parse_expect,  # noqa: F401
-                                parse_int, parse_shape)
+from cnnspec.spec.model import (INPUT, INPUT_TYPES, ROW_META, TOP_KEYS, Expect, ModelInput, Row,  # noqa: F401
+                                Spec, parse_expect, parse_int, parse_shape)
 from cnnspec.spec.yamlio import LineDict, load
 from cnnspec.util import split_variant, suggest  # noqa: F401  (suggest is used by the importers too)
 
@@ -48,7 +48,7 @@ def _check_types(doc: LineDict, path: str) -> None:
             _row_types(body, doc.line_of("blocks"), found, seen)
     unknown: dict[str, int] = {}
     for t, line in found:
-        if t not in unknown and lookup(t) is None:
+        if t not in unknown and t not in INPUT_TYPES and lookup(t) is None:
             unknown[t] = line
     if not unknown:
         return
@@ -92,6 +92,46 @@ def _parse_input(raw: Any, doc: LineDict, file: str) -> tuple[Shape, str, int | 
     return shape, dtype, batch
 
 
+def _model_inputs(doc: LineDict, ex: Expander, scope: dict, path: str):
+    """The model inputs: the top-level ``input`` (one input named ``input``) or the ``Input`` rows
+    (one or more, named), never both. Returns (first shape, first dtype, batch size, inputs)."""
+    if ex.inputs:
+        if "input" in doc:
+            raise SpecError(f"`input` and Input rows (line {ex.inputs[0].line}) both declare model inputs: keep "
+                            "one (a model with several inputs uses one Input row per input)", file=path,
+                            line=doc.line_of("input"), field="input")
+        first = ex.inputs[0]
+        return first.shape, first.dtype, ex.batch_size, list(ex.inputs)
+    if "input" not in doc:
+        raise SpecError("missing `input` (or Input rows in `layers`)", file=path, line=doc.line, field="input")
+    shape, dtype, batch = _parse_input(ex.subst(doc["input"], scope, doc.line_of("input"), "input"), doc, path)
+    return shape, dtype, batch, [ModelInput(INPUT, shape, dtype, doc.line_of("input"))]
+
+
+def _outputs(doc: LineDict, ex: Expander, scope: dict, path: str) -> list[str]:
+    """The model outputs: the ``outputs`` list (row names, in order) or the last row."""
+    if "outputs" not in doc:
+        return [ex.rows[-1].name]
+    line = doc.line_of("outputs")
+    raw = ex.subst(doc["outputs"], scope, line, "outputs")
+    raw = [raw] if isinstance(raw, str) else raw
+    if not isinstance(raw, list) or not raw or not all(isinstance(x, str) for x in raw):
+        raise SpecError("`outputs` must be a list of row names, like [classifier, aux]", file=path, line=line,
+                        field="outputs")
+    rows = {r.name for r in ex.rows}
+    seen: set[str] = set()
+    for i, name in enumerate(raw):
+        nl = raw.item_lines[i] if i < len(getattr(raw, "item_lines", [])) else line
+        if name in seen:
+            raise SpecError(f"`outputs` lists '{name}' twice", file=path, line=nl, field="outputs")
+        seen.add(name)
+        if name not in rows:
+            what = " (an input, not a layer row)" if name in [x.name for x in ex.inputs] else ""
+            raise SpecError(f"`outputs` names '{name}', which no row defines{what}"
+                            f"{suggest(name, sorted(rows))}", file=path, line=nl, field="outputs")
+    return list(raw)
+
+
 def load_specs(path: str | Path, text: str | None = None) -> list[Spec]:
     """All variants of a spec file (one Spec when it has no ``variants``).
     ``FILE#NAME`` selects one variant. ``text``: the file's content, when it is not on disk."""
@@ -106,9 +146,8 @@ def load_specs(path: str | Path, text: str | None = None) -> list[Spec]:
         if key not in TOP_KEYS:
             raise SpecError(f"unknown top-level key '{key}'{suggest(str(key), TOP_KEYS)}; allowed: "
                             f"{', '.join(TOP_KEYS)}", file=path, line=doc.line_of(key), field=str(key))
-    for req in ("input", "layers"):
-        if req not in doc:
-            raise SpecError(f"missing `{req}`", file=path, line=doc.line, field=req)
+    if "layers" not in doc:
+        raise SpecError("missing `layers`", file=path, line=doc.line, field="layers")
     for key in ("name", "source", "description"):
         if key in doc and doc[key] is not None and not isinstance(doc[key], str):
             raise SpecError(f"`{key}` must be text", file=path, line=doc.line_of(key), field=key)
@@ -140,7 +179,7 @@ def load_specs(path: str | Path, text: str | None = None) -> list[Spec]:
         ex.expand(doc["layers"], scope, doc.line_of("layers"))
         if not ex.rows:
             raise SpecError("`layers` is empty", file=path, line=doc.line_of("layers"), field="layers")
-        shape, dtype, batch = _parse_input(ex.subst(doc["input"], scope, doc.line_of("input"), "input"), doc, path)
+        shape, dtype, batch, inputs = _model_inputs(doc, ex, scope, path)
         totals = None
         if doc.get("expect") is not None:
             totals = parse_expect(ex.subst(doc["expect"], scope, doc.line_of("expect"), "expect"), path,
@@ -152,7 +191,8 @@ def load_specs(path: str | Path, text: str | None = None) -> list[Spec]:
             train = ex.subst(train, scope, doc.line_of("train"), "train")
         spec = Spec(name=name, file=path, input_shape=shape, rows=ex.rows, input_dtype=dtype, batch_size=batch,
                     source=doc.get("source"), description=doc.get("description"), variant=v, variants=names,
-                    expect=totals, train=train, input_line=doc.line_of("input"))
+                    expect=totals, train=train, input_line=inputs[0].line, inputs=inputs,
+                    outputs=_outputs(doc, ex, scope, path), outputs_declared="outputs" in doc)
         _link(spec)
         specs.append(spec)
     return specs
@@ -168,18 +208,24 @@ def load_spec(path: str | Path, text: str | None = None) -> Spec:
 
 
 def _link(spec: Spec) -> None:
-    """Check that `inputs` name earlier rows and that every row reaches the output."""
+    """Check that `inputs` name earlier rows or model inputs, and that every row and input reaches an
+    output (the last row, or the rows listed under `outputs`)."""
     index = {r.name: i for i, r in enumerate(spec.rows)}
+    given = {i.name: i for i in spec.inputs}
     used: set[str] = set()
     for i, row in enumerate(spec.rows):
         for ref in row.inputs:
-            if ref == INPUT:
+            if ref in given:
+                if given[ref].position > i:
+                    raise SpecError(f"'inputs' names '{ref}', an input declared later (line {given[ref].line}): "
+                                    "declare Input rows before the rows that take them", file=spec.file,
+                                    line=row.line_of("inputs"), field="inputs")
                 used.add(ref)
                 continue
             j = index.get(ref)
             if j is None:
                 raise SpecError(f"'inputs' names '{ref}', which no row defines"
-                                f"{suggest(ref, list(index) + [INPUT])}", file=spec.file,
+                                f"{suggest(ref, list(index) + list(given))}", file=spec.file,
                                 line=row.line_of("inputs"), field="inputs")
             if j >= i:
                 what = "itself" if j == i else f"a later row (line {spec.rows[j].line})"
@@ -187,7 +233,14 @@ def _link(spec: Spec) -> None:
                                 "so this would be a cycle", file=spec.file, line=row.line_of("inputs"),
                                 field="inputs")
             used.add(ref)
-    for row in spec.rows[:-1]:
-        if row.name not in used:
-            raise SpecError(f"the output of '{row.name}' is never used (the model's output is the last row, "
-                            f"'{spec.rows[-1].name}')", file=spec.file, line=row.line)
+    outs = set(spec.outputs)
+    for row in spec.rows:
+        if row.name not in used and row.name not in outs:
+            where = (f"the model's outputs are {', '.join(spec.outputs)}" if spec.outputs_declared else
+                     f"the model's output is the last row, '{spec.rows[-1].name}'; a model with several outputs "
+                     "lists them under `outputs:`")
+            raise SpecError(f"the output of '{row.name}' is never used ({where})", file=spec.file, line=row.line)
+    for inp in spec.inputs:
+        if inp.name not in used:
+            raise SpecError(f"input '{inp.name}' is never used: no row takes it in `inputs`", file=spec.file,
+                            line=inp.line)

@@ -16,12 +16,16 @@ from cnnspec.layers.shapes import MAX_DIM, Shape
 from cnnspec.spec.yamlio import LineDict
 from cnnspec.util import suggest
 
-TOP_KEYS = ("name", "source", "description", "notes", "input", "layers", "expect", "train", "vars",
+TOP_KEYS = ("name", "source", "description", "notes", "input", "layers", "outputs", "expect", "train", "vars",
             "blocks", "variants")
 ROW_META = ("name", "inputs", "expect")
 MAX_ROWS = 10_000
 MAX_REPEAT = 1_000
 INPUT = "input"
+#: Row types that declare a model input (a functional model's InputLayer rows), not a layer.
+INPUT_TYPES = ("Input", "InputLayer", "layer_input", "keras_input")
+#: The keys an ``Input`` row takes.
+INPUT_KEYS = ("type", "name", "shape", "dtype", "batch_size")
 
 
 @dataclass
@@ -36,6 +40,17 @@ class Expect:
     trainable: int | None = None
     non_trainable: int | None = None
     lines: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class ModelInput:
+    """One model input: its name (what rows name in ``inputs``), shape without the batch dimension,
+    dtype, the source line, and ``position``: how many layer rows come before it in the spec."""
+    name: str
+    shape: Shape
+    dtype: str = "float32"
+    line: int = 0
+    position: int = 0
 
 
 @dataclass
@@ -74,6 +89,28 @@ class Spec:
     expect: Expect | None = None
     train: LineDict | None = None
     input_line: int = 0
+    #: the model inputs, in order (default: one input named ``input`` with ``input_shape``)
+    inputs: list[ModelInput] = field(default_factory=list)
+    #: the names of the rows that are the model's outputs, in order (default: the last row)
+    outputs: list[str] = field(default_factory=list)
+    #: True when the spec lists ``outputs:`` itself
+    outputs_declared: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.inputs:
+            self.inputs = [ModelInput(INPUT, self.input_shape, self.input_dtype, self.input_line)]
+        if not self.outputs and self.rows:
+            self.outputs = [self.rows[-1].name]
+
+    @property
+    def multi_io(self) -> bool:
+        """True for a model with several inputs or several outputs."""
+        return len(self.inputs) > 1 or len(self.outputs) > 1
+
+    @property
+    def input_names(self) -> list[str]:
+        """The names of the model inputs, in order."""
+        return [i.name for i in self.inputs]
 
     @property
     def label(self) -> str:
@@ -85,6 +122,10 @@ class Spec:
                 "rows": [[r.type, r.name, r.inputs, r.layer.options()] for r in self.rows]}
         if self.batch_size is not None:
             body["batch_size"] = self.batch_size
+        if self.input_names != [INPUT]:  # several (or named) inputs; a one-input spec hashes as before
+            body["inputs"] = [[i.name, list(i.shape), i.dtype] for i in self.inputs]
+        if self.outputs != [self.rows[-1].name]:
+            body["outputs"] = self.outputs
         blob = json.dumps(body, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
