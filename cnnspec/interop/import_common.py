@@ -92,6 +92,16 @@ class ImportedRow:
 
 
 @dataclass
+class ImportedInput:
+    """One model input of a functional graph: its name (what rows take), shape, dtype, source line."""
+
+    name: str
+    shape: tuple | None
+    dtype: str | None = None
+    line: int = 0
+
+
+@dataclass
 class ImportedModel:
     """What the source builds, as it is followed: rows, input, graph output, training settings."""
 
@@ -104,6 +114,11 @@ class ImportedModel:
     expect: dict[str, int] | None = None
     notes: list[str] = field(default_factory=list)
     train: dict[str, Any] = field(default_factory=dict)
+    #: functional graphs: the inputs (empty: one input, ``input_shape``) and the output row names, in order
+    inputs: list[ImportedInput] = field(default_factory=list)
+    outputs: list[str] | None = None
+    #: the model this one was joined into (a layer took tensors of both): see import_graph.join
+    joined: "ImportedModel | None" = field(default=None, compare=False, repr=False)
 
 
 @dataclass

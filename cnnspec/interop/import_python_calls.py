@@ -12,7 +12,7 @@ from cnnspec.interop.import_common import (
     PY_NAMES, ImportedModel, ModuleRef, Opaque, PendingLayer, Tensor, Unsupported, as_shape, layer_class,
     next_name, positional)
 from cnnspec.interop.import_train import TrainRecorder, loss_value, optimizer_value, snake
-from cnnspec.spec.loader import INPUT
+from cnnspec.interop.import_graph import join, new_input, set_io
 from cnnspec.util import suggest
 
 _MODEL_METHODS = {"compile", "fit", "fit_generator", "evaluate", "predict", "summary", "save", "save_weights",
@@ -152,12 +152,7 @@ class PyCalls:
             pos = [self.eval(a, env) for a in node.args]
             inputs = kw.get("inputs", (pos[0] if pos else None, node.lineno))[0]
             outputs = kw.get("outputs", (pos[1] if len(pos) > 1 else None, node.lineno))[0]
-            inputs, outputs = (_single(inputs), _single(outputs))
-            if not isinstance(outputs, Tensor) or not isinstance(inputs, Tensor):
-                raise self.err("keras.Model(inputs, outputs): inputs and outputs must be the tensors built above "
-                               "(one input, one output)", node.lineno)
-            m = outputs.model
-            m.output = outputs
+            m = set_io(_single(inputs), _single(outputs), "keras.Model(inputs, outputs)", self.file, node.lineno)
             if isinstance(kw.get("name", (None,))[0], str):
                 m.name = kw["name"][0]
             return m
@@ -165,7 +160,6 @@ class PyCalls:
 
     def input(self, last: str, node: ast.Call, env) -> Tensor:
         """A ``keras.Input`` tensor of a new functional model."""
-        m = ImportedModel(functional=(last == "Input"))
         kw = self.kwargs(node, env)
         shape = None
         for k in ("shape", "input_shape", "batch_shape", "batch_input_shape"):
@@ -177,10 +171,9 @@ class PyCalls:
                 shape = as_shape(self.literal(self.eval(node.args[0], env), "shape", last, node.lineno), "shape")
         if shape is None:
             raise self.err(f"{last}: shape must be a tuple of sizes like (28, 28, 1)", node.lineno)
-        m.input_shape = shape
-        if "dtype" in kw and isinstance(kw["dtype"][0], str):
-            m.input_dtype = kw["dtype"][0]
-        return Tensor(m, INPUT)
+        dtype = kw["dtype"][0] if "dtype" in kw and isinstance(kw["dtype"][0], str) else None
+        taken = self.__dict__.setdefault("_input_names", set())
+        return new_input(last == "Input", shape, dtype, kw.get("name", (None,))[0], taken, node.lineno)
 
     def method(self, obj: Any, attr: str, node: ast.Call, env) -> Any:
         """``model.add``, and ``compile``/``fit`` recorded for the train section."""
@@ -324,7 +317,7 @@ class PyCalls:
             why = f" (got {bad.what})" if isinstance(bad, Opaque) else ""
             raise self.err(f"{layer.label}(...)(x): x must be keras.Input(...) or a layer output defined above{why}",
                            line)
-        model = tensors[0].model
+        model = join(tensors, self.file, line)
         self._use(layer, line)
         row = self.add_row(model, layer.cls, dict(layer.args), layer.line, layer.label, [t.ref for t in tensors])
         if row.name is None:

@@ -10,7 +10,7 @@ from cnnspec.interop.import_common import (
     positional)
 from cnnspec.interop.import_train import TrainRecorder, optimizer_value, snake
 from cnnspec.layers import Layer
-from cnnspec.spec.loader import INPUT
+from cnnspec.interop.import_graph import join, new_input, set_io
 
 #: Calls on a model that do not change its architecture.
 VERBS = {"evaluate", "predict", "summary", "print", "plot", "save_model", "save_model_tf", "save_model_hdf5",
@@ -98,25 +98,23 @@ class RCalls:
         if fn in ("keras_model_sequential", "keras_sequential_model"):
             return self.sequential(fn, args, line)
         if fn in ("keras_input", "layer_input"):
-            m = ImportedModel(functional=True)
+            shape = dtype = name = None
             for n, v, aline in args:
                 if n in ("shape", "batch_shape", None):
-                    m.input_shape = as_shape(self.literal(v, n or "shape", fn, aline), n or "shape")
-                    if m.input_shape is None:
+                    shape = as_shape(self.literal(v, n or "shape", fn, aline), n or "shape")
+                    if shape is None:
                         raise self.err(f"{fn}: shape must be a list of sizes like c(28, 28, 1)", aline)
                 elif n == "dtype":
-                    m.input_dtype = self.literal(v, n, fn, aline)
-            return Tensor(m, INPUT)
+                    dtype = self.literal(v, n, fn, aline)
+                elif n == "name":
+                    name = self.literal(v, n, fn, aline)
+            return new_input(True, shape, dtype, name, self.__dict__.setdefault("_input_names", set()), line)
         if fn in ("keras_model", "keras_model_functional"):
             named = {n: v for n, v, _ in args if n}
             pos = [v for n, v, _ in args if not n]
             outputs = named.get("outputs", pos[1] if len(pos) > 1 else None)
             inputs = named.get("inputs", pos[0] if pos else None)
-            if not isinstance(outputs, Tensor) or not isinstance(inputs, Tensor):
-                raise self.err(f"{fn}: inputs and outputs must be the tensors built above (one input, one output)",
-                               line)
-            m = outputs.model
-            m.output = outputs
+            m = set_io(inputs, outputs, fn, self.file, line)
             if isinstance(named.get("name"), str):
                 m.name = named["name"]
             return m
@@ -215,9 +213,7 @@ class RCalls:
             self.add_row(target, layer.cls, dict(layer.args), layer.line, fn, None)
             return target
         tensors = target if isinstance(target, list) else [target]
-        model = tensors[0].model
-        if any(t.model is not model for t in tensors):
-            raise self.err(f"{fn}: inputs come from different models", line)
+        model = join(tensors, self.file, line)
         row = self.add_row(model, layer.cls, dict(layer.args), layer.line, fn, [t.ref for t in tensors])
         if row.name is None:
             row.name = next_name(model, layer.cls)

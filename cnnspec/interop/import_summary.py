@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from cnnspec.errors import SpecError
-from cnnspec.interop.import_common import ImportedModel, ImportedRow, layer_class
+from cnnspec.interop.import_common import ImportedInput, ImportedModel, ImportedRow, layer_class
 from cnnspec.interop.summary_infer import Explained, by_count, explain
 from cnnspec.interop.summary_parse import Printed, TextRow, read_summary
 from cnnspec.layers import LAYER_CLASSES, Layer
@@ -60,17 +60,18 @@ class _Builder:
             name, classes, printed_type, given = self.layer_of(r)
             shape = self.shape_of(r)
             if printed_type in _INPUT_TYPES:
-                if INPUT in self.names.values():
-                    raise self.err("a second model input: cnnspec specs have one input", r.line)
-                m.input_shape = m.input_shape or shape
-                self.names[name] = INPUT
-                self.shapes[INPUT] = m.input_shape
+                self.add_input(name, shape, r)
+                prev = name
                 continue
             inputs = self.inputs_of(r, prev) if self.p.graph else [prev]
             row = self.row(r, name, classes, inputs, shape, self.params_of(r), given)
             prev = row.name
         if not m.rows:
             raise self.err("the summary has no layers besides the input", None)
+        used = {x for row in m.rows for x in (row.inputs or [])}
+        outputs = [row.name for row in m.rows if row.name not in used]
+        if len(outputs) > 1:  # rows no other row takes: the model's outputs, in the table's order
+            m.outputs = outputs
         if self.p.graph:
             m.functional = True
         if self.p.totals:
@@ -79,6 +80,17 @@ class _Builder:
         m.notes.append("options a summary does not print (activations, dropout rates, initializers) are Keras's "
                        "defaults or marked 'inferred': set them by hand")
         return m
+
+    def add_input(self, name: str, shape: Shape, r: TextRow) -> None:
+        """An InputLayer row: a model input (a graph with several inputs prints one row per input)."""
+        m = self.model
+        if any(i.name == name for i in m.inputs):
+            raise self.err(f"a second model input named '{name}'", r.line)
+        if not m.inputs:  # --input, when given, is the first input's shape
+            shape = m.input_shape = m.input_shape or shape
+        m.inputs.append(ImportedInput(name, shape, None, r.line))
+        self.names[name] = name
+        self.shapes[name] = shape
 
     # -- cells -----------------------------------------------------------------------------------------
     def layer_of(self, r: TextRow) -> tuple[str, list[type[Layer]], str, dict]:

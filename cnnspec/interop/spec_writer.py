@@ -30,9 +30,20 @@ def _comment(text: str) -> str:
     return " ".join(text.split())
 
 
+def _inputs(model: ImportedModel) -> list[str]:
+    """One ``Input`` row per model input (a model with several inputs)."""
+    out = []
+    for i in model.inputs:
+        row: dict[str, Any] = {"type": "Input", "name": i.name, "shape": list(i.shape or ())}
+        if i.dtype and i.dtype != "float32":
+            row["dtype"] = i.dtype
+        out.append(f"  - {flow(row)}")
+    return out
+
+
 def _rows(model: ImportedModel) -> list[str]:
     out = []
-    prev = INPUT
+    prev = model.inputs[-1].name if len(model.inputs) > 1 else INPUT
     for r in model.rows:
         row: dict[str, Any] = {"type": r.cls.keras_class}
         if r.name is not None:
@@ -57,14 +68,19 @@ def to_yaml(model: ImportedModel, name: str, source: str) -> str:
     out = [f"# Imported by `cnnspec import` from {_comment(source)}: check it with `cnnspec check`."]
     out += [f"# {_comment(n)}" for n in model.notes]
     out += [f"name: {flow(name)}", f"source: {flow('imported from ' + source)}"]
-    if model.input_dtype and model.input_dtype != "float32":
+    several = len(model.inputs) > 1
+    if several:
+        pass  # one Input row per input, below
+    elif model.input_dtype and model.input_dtype != "float32":
         out.append(f"input: {{shape: {flow(list(model.input_shape))}, dtype: {flow(model.input_dtype)}}}")
     else:
         out.append(f"input: {flow(list(model.input_shape))}")
     if model.expect:
         out.append(f"expect: {flow(model.expect)}")
     out.append("layers:")
-    out += _rows(model)
+    out += (_inputs(model) if several else []) + _rows(model)
+    if model.outputs and len(model.outputs) > 1:
+        out.append(f"outputs: {flow(model.outputs)}")
     if model.train:
         out.append("train:")
         out += [f"  {k}: {flow(v)}" for k, v in model.train.items()]
@@ -72,15 +88,20 @@ def to_yaml(model: ImportedModel, name: str, source: str) -> str:
 
 
 def prune(model: ImportedModel) -> None:
-    """Functional code may build more than reaches the output: keep the rows the output needs."""
+    """Functional code may build more than reaches the outputs: keep the rows the outputs need (a
+    model with one input then names it ``input``)."""
+    from cnnspec.interop.import_graph import single_input_refs
+
+    single_input_refs(model)
     if not model.functional or model.output is None:
         return
     by_name = {r.name: r for r in model.rows}
     need = set()
-    stack = [model.output.ref]
+    stack = list(model.outputs or [model.output.ref])
+    inputs = {INPUT} | {i.name for i in model.inputs}
     while stack:
         n = stack.pop()
-        if n in need or n == INPUT:
+        if n in need or n in inputs:
             continue
         need.add(n)
         stack.extend(by_name[n].inputs or [])

@@ -101,7 +101,8 @@ class Expander:
     def _check_keys(self, item: LineDict, allowed: tuple[str, ...], what: str) -> None:
         for k in item:
             if k not in allowed:
-                raise self.err(f"unknown key '{k}' in a {what}{suggest(str(k), allowed)}; allowed: "
+                article = "an" if what[:1].lower() in "aeiou" else "a"
+                raise self.err(f"unknown key '{k}' in {article} {what}{suggest(str(k), allowed)}; allowed: "
                                f"{', '.join(allowed)}", item.line_of(k), str(k))
 
     def repeat(self, item: LineDict, scope: dict, stack, origin: str) -> None:
