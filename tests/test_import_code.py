@@ -282,3 +282,17 @@ def test_tensorflow_quickstart_shape():
     with pytest.raises(SpecError) as ei:
         import_text(TF_QUICKSTART.replace("probability_model = ", "model = "), "q.py")
     assert ei.value.line == 16 and "nested in a Sequential" in str(ei.value)
+
+
+SHAPE_CODE = (ROOT / "tests" / "data" / "resnet_shape_condition.py")
+
+
+def test_python_code_branching_on_a_tensor_shape_imports():
+    """``if shortcut.shape[-1] != filters`` (ResNet's projection shortcut), ``h, w, c = x.shape[1:]`` and
+    ``Dense(x.shape[-1] // 4)``: shapes are inferred from the rows built so far (Keras built this code to
+    38,520 parameters, with the projection only in the block that changes width)."""
+    spec = _spec(import_text(SHAPE_CODE.read_text(), "resnet_shape_condition.py"))
+    report = check(spec)
+    assert [r.type for r in spec.rows].count("Conv2D") == 8  # stem + 2 per block + 1 projection
+    assert report.total == 38520 and report.rows[-1].output == (8,)
+    assert any(r.output == (64, 32) for r in report.rows)  # Reshape((h * w, c)) of an 8x8x32 map

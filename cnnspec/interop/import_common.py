@@ -129,6 +129,32 @@ class Tensor:
     ref: str
 
 
+def static_shape(tensor: Tensor) -> "list | Opaque":
+    """``tensor.shape`` as Keras gives it (``[None, 32, 32, 16]``), inferred by ``cnnspec check`` from the
+    rows built so far (pure Python): code may branch on it (``if x.shape[-1] != filters: ...``)."""
+    import copy
+
+    from cnnspec.check.infer import check
+    from cnnspec.interop.spec_writer import prune, to_yaml
+    from cnnspec.spec.loader import load_spec
+
+    model = tensor.model
+    if model.input_shape is None:
+        return Opaque("the shape of a tensor whose model has no input shape yet")
+    if tensor.ref == INPUT:
+        return [None, *model.input_shape]
+    probe = copy.copy(model)
+    probe.rows, probe.output, probe.functional = list(model.rows), tensor, True
+    probe.train, probe.expect, probe.notes = {}, None, []
+    prune(probe)
+    try:
+        report = check(load_spec("probe.yaml", text=to_yaml(probe, "probe", "probe")))
+    except SpecError:
+        return Opaque(f"the shape of '{tensor.ref}' (the rows before it do not check yet)")
+    out = next((r.output for r in report.rows if r.row.name == tensor.ref), None)
+    return Opaque(f"the shape of '{tensor.ref}'") if out is None else [None, *out]
+
+
 @dataclass
 class Opaque:
     """A value the importer does not follow (data, a call it does not know ...)."""

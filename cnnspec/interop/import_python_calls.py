@@ -10,7 +10,7 @@ from typing import Any
 from cnnspec.interop.import_bases import BaseObject, InnerLayer, base_class
 from cnnspec.interop.import_common import (
     PY_NAMES, ImportedModel, ModuleRef, Opaque, PendingLayer, Tensor, Unsupported, as_shape, layer_class,
-    next_name, positional)
+    next_name, positional, static_shape)
 from cnnspec.interop.import_train import TrainRecorder, loss_value, optimizer_value, snake
 from cnnspec.interop.import_graph import join, new_input, set_io
 from cnnspec.util import suggest
@@ -74,7 +74,10 @@ class PyCalls:
         except KeyError:
             base = None
         if isinstance(base, (ImportedModel, Tensor)):
-            return ("method", self.eval(node.value, env), node.attr)
+            obj = self.eval(node.value, env)
+            if isinstance(obj, Tensor) and node.attr == "shape":
+                return static_shape(obj)
+            return ("method", obj, node.attr)
         if isinstance(base, (BaseObject, InnerLayer)) or isinstance(node.value, ast.Subscript):
             obj = self.eval(node.value, env)
             if isinstance(obj, (BaseObject, InnerLayer)):
