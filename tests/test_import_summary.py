@@ -195,7 +195,7 @@ def test_roundtrip_cnnspec_summary(path, variant):
     spec = _load(path, variant)
     rep = check(spec)
     for text in [_table(spec)] + ([markdown(rep)] if _sequential(spec) else []):
-        back = _import_or_xfail(spec, text, "summary.txt")
+        back = _import(text, "summary.txt")
         brep = check(back)
         assert brep.ok, [m.message("x") for m in brep.mismatches]
         assert [(r.row.name, r.row.type, r.output, r.count.total) for r in brep.rows] == \
@@ -203,13 +203,8 @@ def test_roundtrip_cnnspec_summary(path, variant):
         assert (brep.total, brep.trainable) == (rep.total, rep.trainable)
 
 
-def _import_or_xfail(spec, text: str, file: str):
-    try:
-        return _spec(import_text(text, file))
-    except SpecError:
-        if any(hasattr(type(r.layer), "keras_summary_type") for r in spec.rows):
-            pytest.xfail("import of summaries with keras.applications bases is not supported yet")
-        raise
+def _import(text: str, file: str):
+    return _spec(import_text(text, file))
 
 
 def _sequential(spec) -> bool:
@@ -235,7 +230,7 @@ def test_roundtrip_real_keras_summary(path, variant):
     pytest.importorskip("keras")
     spec = _load(path, variant)
     rep = check(spec)
-    back = _import_or_xfail(spec, _keras_summary(spec), "keras_summary.txt")
+    back = _import(_keras_summary(spec), "keras_summary.txt")
     brep = check(back)
     assert brep.ok, [m.message("x") for m in brep.mismatches]
     assert [(r.row.type, r.output, r.count.total) for r in brep.rows] == \
