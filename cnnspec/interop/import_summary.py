@@ -11,6 +11,7 @@ from typing import Any
 from cnnspec.errors import SpecError
 from cnnspec.interop.import_common import ImportedInput, ImportedModel, ImportedRow, layer_class
 from cnnspec.interop.summary_infer import Explained, by_count, explain
+from cnnspec.interop.summary_nested import NestedRows, nested_type, nesting, printed_part
 from cnnspec.interop.summary_parse import Printed, TextRow, read_summary
 from cnnspec.layers import LAYER_CLASSES, Layer
 from cnnspec.layers.shapes import Shape, format_shape
@@ -35,7 +36,7 @@ def _cut(text: str) -> tuple[str, bool]:
     return text, False
 
 
-class _Builder:
+class _Builder(NestedRows):
     """Turns the printed rows into imported rows, one at a time, following shapes and connections."""
 
     def __init__(self, printed: Printed, file: str, input_shape: Shape | None) -> None:
@@ -56,15 +57,15 @@ class _Builder:
         """The imported model of the whole table."""
         m = self.model
         prev = INPUT
-        groups = _nesting(self.p.rows)
+        groups = nesting(self.p.rows)
         skip = self.preprocessing(groups)
         for k, (r, kids) in enumerate(groups):
             if k in skip:  # a base's traced preprocess_input: the rows stand for the tensor they take
-                self.names[_printed(r.label, 1)] = self.inputs_of(r, prev)[0] if self.p.graph else prev
+                self.names[printed_part(r.label, 1)] = self.inputs_of(r, prev)[0] if self.p.graph else prev
                 if m.input_shape is None and not self.p.graph:
                     m.input_shape = self.shapes[INPUT] = self.shape_of(r)
                 continue
-            if _nested_type(r.label):
+            if nested_type(r.label):
                 prev = self.nested(r, prev, kids).name
                 continue
             name, classes, printed_type, given = self.layer_of(r)
@@ -217,70 +218,6 @@ class _Builder:
         self.row_inputs[row_name] = ins or [self.model.input_shape]
         return row
 
-    def nested(self, r: TextRow, prev: str, kids: list[TextRow]) -> ImportedRow:
-        """A nested model's row: a keras.applications base (identified and verified), else its rows when
-        the summary shows them (expand_nested), else a one-line error saying how to proceed."""
-        from cnnspec.interop.summary_bases import identify
-
-        label = re.match(r"^(?P<name>[^()]*?)\s*\((?P<type>[^()]*)\)?\s*$", r.label.strip())
-        name = re.sub(r"\s+", "", label.group("name")) if label else r.label.strip()
-        inputs = self.inputs_of(r, prev) if self.p.graph else [prev]
-        shape, params = self.shape_of(r), self.params_of(r)
-        ins = None if self.model.input_shape is None else self.shapes.get(inputs[0], self.model.input_shape)
-        try:
-            found = identify(_cut(name)[0], shape, params, ins, label.group("type").strip() if label else None)
-        except ValueError as exc:
-            if kids:
-                return self.flatten(kids, prev)
-            raise self.err(f"row '{r.label}': {exc}; print the summary with expand_nested=True (Python: "
-                           "model.summary(expand_nested=True), R: summary(model, expand_nested = TRUE)) to import "
-                           "its layers, or write them in place of the nested model", r.line) from exc
-        from cnnspec.layers.applications import application_class
-
-        cls = application_class(found.name)
-        if ins is None:
-            self.model.input_shape = found.input_shape
-            self.shapes[INPUT] = found.input_shape
-        row = ImportedRow(cls, dict(found.options), r.line, self.row_name(name, cls), inputs)
-        row.expect = {"output": format_shape(shape), "params": params}
-        row.inferred, row.comment = bool(found.notes), "; ".join(found.notes)
-        self.model.rows.append(row)
-        self.names[name or row.name] = row.name
-        self.shapes[row.name] = shape
-        self.row_inputs[row.name] = [found.input_shape]
-        return row
-
-    def preprocessing(self, groups: list) -> set[int]:
-        """Rows that are a base's ``preprocess_input`` traced by Keras (GetItem, Stack, Add ... before
-        the base): left out, the base row preprocesses (``preprocess: true``) and takes their input."""
-        from cnnspec.interop.summary_bases import by_name, preprocess_run
-        from cnnspec.layers.applications import TYPE_NAMES
-
-        skip: set[int] = set()
-        types = [_printed(r.label) for r, _ in groups]
-        for k, (r, _) in enumerate(groups):
-            if not _nested_type(r.label):
-                continue
-            kind = types[k]
-            names = [TYPE_NAMES[kind]] if kind in TYPE_NAMES else by_name(_cut(_printed(r.label, 1))[0])
-            n = preprocess_run(types[:k], [g[0].params for g in groups[:k]], names[0]) if names else 0
-            skip.update(range(k - n, k))
-        return skip
-
-    def flatten(self, kids: list[TextRow], prev: str) -> ImportedRow:
-        """The rows of an unknown nested model printed with expand_nested, in place of it (its input layer
-        is the row before; it is read as a chain, the way Keras prints a nested Sequential)."""
-        row = None
-        for k in kids:
-            name, classes, printed_type, given = self.layer_of(k)
-            if printed_type in _INPUT_TYPES:
-                continue
-            row = self.row(k, name, classes, [prev], self.shape_of(k), self.params_of(k), given)
-            prev = row.name
-        if row is None:
-            raise self.err("a nested model without layers", kids[0].line)
-        return row
-
     def frozen_rows(self) -> None:
         """Totals with more non-trainable weights than the rows have: frozen layers (trainable: false).
         The rows whose weights make up the difference: one row, or the first rows (a frozen base)."""
@@ -361,40 +298,6 @@ class _Builder:
             if cand not in taken and cand != INPUT and (not base or cand.startswith(base)):
                 return cand
             k += 1
-
-
-def _nested_type(label: str) -> bool:
-    """A nested model's row (``vgg19 (Functional)``), or a base's row as cnnspec prints it (``(VGG19)``)."""
-    from cnnspec.interop.summary_bases import NESTED
-    from cnnspec.layers.applications import TYPE_NAMES
-
-    m = re.search(r"\(\s*(\w+)\s*\)?\s*$", label)
-    return bool(m) and (m.group(1) in NESTED or m.group(1) in TYPE_NAMES)
-
-
-def _printed(label: str, group: int = 2) -> str:
-    """The printed type (group 2) or name (group 1) of a row label ``name (Type)``."""
-    m = re.match(r"^(?P<name>[^()]*?)\s*\((?P<type>[^()]*)\)?\s*$", label.strip())
-    if not m:
-        return label.strip() if group == 1 else ""
-    return re.sub(r"\s+", "", m.group(group))
-
-
-_MARK = ("└", "|")
-
-
-def _nesting(rows: list[TextRow]) -> list[tuple[TextRow, list[TextRow]]]:
-    """Rows with the rows Keras printed inside them (expand_nested: '└ name' in Keras 3, '| name' in
-    Keras 2), their markers removed."""
-    out: list[tuple[TextRow, list[TextRow]]] = []
-    for r in rows:
-        label = r.label.strip()
-        if label.startswith(_MARK) and out:
-            r.label = label.lstrip("".join(_MARK) + " ")
-            out[-1][1].append(r)
-        else:
-            out.append((r, []))
-    return out
 
 
 def _changes_rank(ex: Explained) -> bool:
