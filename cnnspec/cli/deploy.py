@@ -289,10 +289,10 @@ def serve(
     max_wait_ms: float = typer.Option(2.0, "--max-wait-ms", min=0, max=10000,
                                       help="Dynamic batching: longest wait for a batch to fill (ms)"),
     batch_workers: int = typer.Option(2, "--batch-workers", min=1, max=64,
-                                      help="Dynamic batching: batches run at once"),
+                                      help="Worker threads (each decodes, runs and answers one batch or, "
+                                           "with --max-batch 1, one request at a time)"),
     max_concurrent: int = typer.Option(64, "--max-concurrent", min=1,
-                                       help="Requests read and decoded at once (others wait unread)"),
-    decode_workers: int = typer.Option(2, "--decode-workers", min=1, help="Threads decoding images and JSON"),
+                                       help="Requests in progress at once (others wait unread)"),
 ) -> None:
     """Serve an .onnx model over HTTP: GET /health, GET /metadata, POST /predict."""
     from cnnspec.deploy.runtime import OnnxModel
@@ -301,7 +301,7 @@ def serve(
     if model.suffix != ".onnx":
         raise CnnspecError("serve takes an .onnx model (run `cnnspec export` first)", file=str(model))
     limits = ServerLimits(max_body=max_body, max_pixels=max_pixels, max_concurrent=max_concurrent,
-                          decode_workers=decode_workers, max_batch=max_batch, max_wait_ms=max_wait_ms,
+                          max_batch=max_batch, max_wait_ms=max_wait_ms,
                           batch_workers=batch_workers)
     limits.check()
     # Requests share the cores with the decode threads: no spin-waiting worker threads.

@@ -8,19 +8,87 @@ runs at once, with no added latency. At most ``parallel`` batches run at once, e
 thread (default 2: while one batch runs, the next can start instead of waiting for the slowest
 response of the first; the engine's intra-op threads use every core), and requests that arrive
 meanwhile form the next batch. Each request gets back exactly its own rows; a request larger than
-``max_batch`` runs alone. TensorFlow-free, asyncio only.
+``max_batch`` runs alone.
+
+A request is a :class:`Job`: an array, or a ``prepare()`` that makes one (decoding the request body)
+and a ``finish(rows)`` that turns its output rows into the answer (JSON bytes). :func:`process` runs
+a list of jobs on a worker thread -- prepare each, one engine call for all, finish each -- so a batch
+costs one thread hop, not one per request, and a job whose body is bad fails alone. The engine call
+releases the GIL; the event loop keeps serving meanwhile. TensorFlow-free, asyncio only.
 """
 from __future__ import annotations
 
 import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
+from typing import Any, Callable, Optional
 
 import numpy as np
 
 DEFAULT_MAX_BATCH = 16
 DEFAULT_MAX_WAIT_MS = 2.0
+
+
+class Job:
+    """One request's share of an engine call: ``x`` (N, ...) scaled float32, or ``prepare()`` returning
+    it (run on the worker thread); ``finish(rows)`` makes the result from its output rows (default:
+    the rows). ``n`` is the number of examples counted towards ``max_batch`` before preparing."""
+
+    __slots__ = ("x", "prepare", "finish", "n", "future", "t", "result", "error")
+
+    def __init__(self, x: Optional[np.ndarray] = None, *, prepare: Optional[Callable[[], np.ndarray]] = None,
+                 finish: Optional[Callable[[np.ndarray], Any]] = None, n: Optional[int] = None) -> None:
+        if (x is None) == (prepare is None):
+            raise ValueError("a Job needs exactly one of x and prepare")
+        self.x, self.prepare, self.finish = x, prepare, finish
+        self.n = int(n if n is not None else (len(x) if x is not None else 1))
+        self.future: Optional[asyncio.Future] = None
+        self.t = 0.0
+        self.result: Any = None
+        self.error: Optional[BaseException] = None
+
+
+def process(jobs: list[Job], run: Callable[[np.ndarray], np.ndarray], max_batch: int) -> list[Job]:
+    """Prepare every job, run all their rows (in calls of at most ``max_batch`` rows, a larger job
+    alone), finish every job; errors are stored on the job they belong to. Runs on a worker thread."""
+    ready = []
+    for job in jobs:
+        try:
+            if job.prepare is not None:
+                job.x = job.prepare()
+            ready.append(job)
+        except Exception as exc:  # noqa: BLE001 - this request's bad body, not the others'
+            job.error = exc
+    try:
+        outs = _run_chunks(run, ready, max_batch)
+    except Exception as exc:  # noqa: BLE001 - the engine failed: every job of the call gets the error
+        for job in ready:
+            job.error = exc
+        return jobs
+    for job, rows in zip(ready, outs):
+        try:
+            job.result = job.finish(rows) if job.finish is not None else rows
+        except Exception as exc:  # noqa: BLE001
+            job.error = exc
+    return jobs
+
+
+def _run_chunks(run: Callable, jobs: list[Job], max_batch: int) -> list[np.ndarray]:
+    """Each job's output rows; consecutive jobs share a call while they fit in ``max_batch`` rows."""
+    outs: list[np.ndarray] = []
+    group: list[Job] = []
+    for job in jobs + [None]:
+        if group and (job is None or sum(len(g.x) for g in group) + len(job.x) > max_batch):
+            x = group[0].x if len(group) == 1 else np.concatenate([g.x for g in group])
+            y = run(x)
+            start = 0
+            for g in group:
+                outs.append(y[start:start + len(g.x)])
+                start += len(g.x)
+            group = []
+        if job is not None:
+            group.append(job)
+    return outs
 
 
 class Batcher:
@@ -38,7 +106,7 @@ class Batcher:
         self.coming = coming or (lambda: 1)
         self.max_batch = int(max_batch)
         self.max_wait = float(max_wait_ms) / 1e3
-        self._queue: list[tuple[np.ndarray, asyncio.Future, float]] = []
+        self._queue: list[Job] = []
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -51,7 +119,7 @@ class Batcher:
         loop = asyncio.get_running_loop()
         if self._task is None or self._loop is not loop or self._task.done():
             self._loop, self._wake = loop, asyncio.Event()
-            self._queue = [item for item in self._queue if item[1].get_loop() is loop]
+            self._queue = [job for job in self._queue if job.future.get_loop() is loop]
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="cnnspec-batch")
             self._task = loop.create_task(self._serve())
@@ -65,9 +133,9 @@ class Batcher:
             except asyncio.CancelledError:
                 pass
             self._task = None
-        for _, fut, _ in self._queue:
-            if not fut.done():
-                fut.set_exception(RuntimeError("server stopping"))
+        for job in self._queue:
+            if not job.future.done():
+                job.future.set_exception(RuntimeError("server stopping"))
         self._queue.clear()
         if self._pool is not None:
             self._pool.shutdown(wait=False)
@@ -75,21 +143,26 @@ class Batcher:
 
     async def submit(self, x: np.ndarray) -> np.ndarray:
         """Run ``x`` (N, ...) as part of a batch; returns its N output rows."""
+        return await self.submit_job(Job(x))
+
+    async def submit_job(self, job: Job) -> Any:
+        """Run ``job`` as part of a batch; returns its result (or raises its error)."""
         self.start()
-        fut = asyncio.get_running_loop().create_future()
-        self._queue.append((x, fut, time.perf_counter()))
+        job.future = asyncio.get_running_loop().create_future()
+        job.t = time.perf_counter()
+        self._queue.append(job)
         self._wake.set()
-        return await fut
+        return await job.future
 
     def _pending(self) -> int:
-        return sum(len(x) for x, _, _ in self._queue)
+        return sum(job.n for job in self._queue)
 
-    def _take(self) -> list[tuple[np.ndarray, asyncio.Future, float]]:
+    def _take(self) -> list[Job]:
         taken, n = [], 0
-        while self._queue and (not taken or n + len(self._queue[0][0]) <= self.max_batch):
-            item = self._queue.pop(0)
-            n += len(item[0])
-            taken.append(item)
+        while self._queue and (not taken or n + self._queue[0].n <= self.max_batch):
+            job = self._queue.pop(0)
+            n += job.n
+            taken.append(job)
         return taken
 
     async def _serve(self) -> None:
@@ -102,7 +175,7 @@ class Batcher:
                 while self._queue:
                     await slots.acquire()  # at most `parallel` batches run at once
                     await self._fill()
-                    batch = [item for item in self._take() if not item[1].cancelled()]
+                    batch = [job for job in self._take() if not job.future.cancelled()]
                     if not batch:
                         slots.release()
                         continue
@@ -116,7 +189,7 @@ class Batcher:
     async def _fill(self) -> None:
         """Wait (at most until the oldest request has waited max_wait) for a full batch, while
         other requests are on their way."""
-        deadline = self._queue[0][2] + self.max_wait
+        deadline = self._queue[0].t + self.max_wait
         while self._pending() < self.max_batch and time.perf_counter() < deadline and self.coming() > 0:
             self._wake.clear()
             try:
@@ -124,19 +197,22 @@ class Batcher:
             except asyncio.TimeoutError:
                 break
 
-    async def _run(self, batch: list) -> None:
-        x = batch[0][0] if len(batch) == 1 else np.concatenate([b[0] for b in batch])
+    async def _run(self, batch: list[Job]) -> None:
         try:
-            out = await asyncio.get_running_loop().run_in_executor(self._pool, self.run, x)
-        except Exception as exc:  # noqa: BLE001 - hand the error to every waiting request
-            for _, fut, _ in batch:
-                if not fut.done():
-                    fut.set_exception(exc)
-            return
+            await asyncio.get_running_loop().run_in_executor(self._pool, process, batch, self.run, self.max_batch)
+        except Exception as exc:  # noqa: BLE001 - the pool itself failed: hand the error to every request
+            for job in batch:
+                job.error = job.error or exc
         self.batches += 1
-        self.examples += len(x)
-        start = 0
-        for xb, fut, _ in batch:
-            if not fut.done():
-                fut.set_result(out[start:start + len(xb)])
-            start += len(xb)
+        self.examples += sum(len(job.x) for job in batch if job.x is not None and job.error is None)
+        settle(batch)
+
+
+def settle(jobs: list[Job]) -> None:
+    """Hand each job's result or error to its future (on the event loop's thread)."""
+    for job in jobs:
+        if job.future is not None and not job.future.done():
+            if job.error is not None:
+                job.future.set_exception(job.error)
+            else:
+                job.future.set_result(job.result)
