@@ -193,12 +193,14 @@ async def _predict(work: _Work, scope, receive) -> bytes:
 
 
 class ServingApp:
-    """The ASGI application: ``POST /predict`` on the lean path, everything else to FastAPI
-    (``.api``). ``.state`` is FastAPI's (``model``, ``limits``, ``work``)."""
+    """The ASGI application: ``POST /predict`` and ``GET /health`` on the lean path, everything else
+    to FastAPI (``.api``). ``.state`` is FastAPI's (``model``, ``limits``, ``work``)."""
 
     def __init__(self, api, work: _Work) -> None:
         self.api = api
         self.work = work
+        m = work.model
+        self.health = bodies.dumps({"status": "ok", "model": m.path.name, "device": m.device, "engine": m.engine})
 
     @property
     def state(self):
@@ -206,10 +208,15 @@ class ServingApp:
         return self.api.state
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["path"] != "/predict":
+        if scope["type"] != "http" or scope["path"] not in ("/predict", "/health"):
             return await self.api(scope, receive, send)
         try:
-            status, payload = 200, await _predict(self.work, scope, receive)
+            if scope["path"] == "/health":
+                if scope["method"] not in ("GET", "HEAD"):
+                    raise HTTPError(405, "method not allowed: use GET /health")
+                status, payload = 200, self.health
+            else:
+                status, payload = 200, await _predict(self.work, scope, receive)
         except _ClientGone:
             return
         except HTTPError as exc:
@@ -218,7 +225,7 @@ class ServingApp:
             status, payload = 500, bodies.error_body(f"internal error: {type(exc).__name__}")
         headers = _JSON_HEADERS + [(b"content-length", str(len(payload)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
+        await send({"type": "http.response.body", "body": payload if scope["method"] != "HEAD" else b""})
 
 
 def create_app(model: OnnxModel, max_body: Optional[int] = None, *, limits: Optional[ServerLimits] = None):
@@ -243,10 +250,6 @@ def create_app(model: OnnxModel, max_body: Optional[int] = None, *, limits: Opti
                   description=f"Serving {model.path.name}; POST /predict (see docs/deploy.md)", lifespan=lifespan)
     api.state.model, api.state.limits, api.state.work = model, limits, work
     _error_handlers(api)
-
-    @api.get("/health")
-    async def health() -> dict:
-        return {"status": "ok", "model": model.path.name, "device": model.device, "engine": model.engine}
 
     @api.get("/metadata")
     async def metadata() -> dict:
