@@ -103,7 +103,7 @@ def parse_npy(model, body: bytes) -> np.ndarray:
     """An ``.npy`` body -> a validated raw (N, ...) batch; 400 for a malformed file, 422 for the
     wrong dtype or shape. Never unpickles (object arrays are refused)."""
     if not body.startswith(NPY_MAGIC):
-        raise HTTPError(400, "not a .npy array (the body must start with the \\x93NUMPY magic of numpy.save)")
+        raise HTTPError(400, "not a .npy array (no magic bytes of numpy.save at its start)")
     fh = io.BytesIO(body)
     try:
         version = np.lib.format.read_magic(fh)
