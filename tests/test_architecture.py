@@ -95,13 +95,22 @@ def test_cli_command_map_matches_the_registered_commands():
     assert registered == mapped
 
 
-def test_check_command_loads_only_its_own_cli_module():
+_HELPERS = {"cnnspec.cli.app", "cnnspec.cli.console", "cnnspec.cli.output", "cnnspec.cli.fast", "cnnspec.cli.checking"}
+
+
+def _cli_modules_after(args: list[str]) -> str:
     code = ("import sys\nfrom cnnspec.cli import main\n"
-            "try:\n    main(['check', 'specs/table6.yaml', '-q'])\nexcept SystemExit as e:\n    code = e.code\n"
-            "print(code, sorted(m for m in sys.modules if m.startswith('cnnspec.cli.') and m != 'cnnspec.cli.app'))\n")
+            f"try:\n    main({args!r})\nexcept SystemExit as e:\n    code = e.code\n"
+            f"print(code, sorted(m for m in sys.modules if m.startswith('cnnspec.cli.') and m not in {_HELPERS!r}))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          cwd=str(ROOT.parent))
-    assert out.stdout.strip().splitlines()[-1] == "0 ['cnnspec.cli.check']", out.stdout + out.stderr[-1000:]
+    return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else out.stderr[-1000:]
+
+
+def test_check_command_loads_only_its_own_cli_module():
+    """`check` (the fast path) loads no command module; `layers` (typer) loads only its own."""
+    assert _cli_modules_after(["check", "specs/table6.yaml", "-q"]) == "0 []"
+    assert _cli_modules_after(["layers", "--json"]) == "0 ['cnnspec.cli.check']"
 
 
 def test_layer_index_is_current():

@@ -1,12 +1,11 @@
-"""The table a paper needs, in the forms papers use: a rich terminal table (Keras's summary
-layout), Markdown, LaTeX (booktabs) and JSON. Pure Python."""
+"""The table a paper needs, in the forms papers use: a terminal table (Keras's summary layout,
+printed by rich or, without colour, by :mod:`cnnspec.check.texttable`), Markdown, LaTeX (booktabs)
+and JSON. Pure Python; rich is imported only by :func:`to_rich`."""
 from __future__ import annotations
 
-from rich import box
-from rich.table import Table
-from rich.text import Text
-
 from cnnspec.util import printable
+
+from cnnspec.check.texttable import Cell, Column, TableModel
 
 from cnnspec.check.infer import Report
 from cnnspec.layers.shapes import format_shape
@@ -66,51 +65,67 @@ def inner_rows(r) -> list:
     return expand(r.input_shapes[0]) if expand is not None and r.input_shapes else []
 
 
-def rich_table(report: Report, with_expect: bool = True, expand: bool = False) -> Table:
-    """The report as a terminal table like Keras's ``model.summary()`` (user text printed literally)."""
+def table_model(report: Report, with_expect: bool = True, expand: bool = False) -> TableModel:
+    """The report as a table like Keras's ``model.summary()`` (title, columns, styled cells,
+    totals caption), ready for :func:`rich_table` or :func:`cnnspec.check.texttable.plain_text`."""
     spec = report.spec
     has_expect = with_expect and any(r.row.expect for r in report.rows)
     graph = _is_graph(report)
-    # a Text: the label and source are user text, never markup
-    title = Text.assemble(f"Model: \"{printable(spec.label)}\"",
-                          (f"  {printable(spec.source)}" if spec.source else "", "dim"))
-    t = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left", show_lines=False)
-    t.add_column("Layer (type)", no_wrap=True)
-    t.add_column("Output Shape", no_wrap=True)
-    t.add_column("Param #", justify="right")
-    if graph:
-        t.add_column("Connected to")
+    title = [Cell(f"Model: \"{printable(spec.label)}\""),
+             Cell(f"  {printable(spec.source)}" if spec.source else "", "dim")]
+    cols = [Column("Layer (type)", no_wrap=True), Column("Output Shape", no_wrap=True), Column("Param #", "right")]
+    cols += [Column("Connected to")] if graph else []
     if has_expect:
-        t.add_column("Printed shape", style="dim")
-        t.add_column("Printed #", justify="right", style="dim")
-        t.add_column("")
+        cols += [Column("Printed shape", style="dim"), Column("Printed #", "right", style="dim"), Column("")]
+    t = TableModel(title, cols, caption="\n".join(totals_lines(report)))
     bad = {(m.layer, m.field) for m in report.mismatches if m.layer is not None}
-    width = 3 + int(graph) + (3 if has_expect else 0)
     for i, r in enumerate(report.rows):
         for label, shape in input_rows(report, i):
-            t.add_row(*([label, shape, "0"] + (["-"] if graph else []) + [""] * (width - 3 - int(graph))))
-        cells = [_layer_label(r), _fmt(report, r.output), f"{r.count.total:,}"]
+            t.add_row([printable(label), shape, "0"] + (["-"] if graph else []) + [""] * (len(cols) - 3 - int(graph)))
+        cells = [printable(_layer_label(r)), _fmt(report, r.output), f"{r.count.total:,}"]
         if graph:
-            cells.append(", ".join(r.row.inputs))
+            cells.append(printable(", ".join(r.row.inputs)))
         if has_expect:
-            ex = r.row.expect
-            out_bad = (i, "output") in bad
-            par_bad = any((i, f) in bad for f in ("params", "trainable", "non_trainable"))
-            printed = _fmt(report, _expected_shape(r)) if ex and ex.output is not None else ""
-            cells.append(Text(printed, style="bold red" if out_bad else "") if ex else "")
-            cells.append(Text(f"{ex.params:,}" if ex and ex.params is not None else "",
-                              style="bold red" if par_bad else "") if ex else "")
-            if not ex:
-                cells.append("")
-            else:
-                cells.append(Text("✗", style="bold red") if (out_bad or par_bad) else Text("✓", style="green"))
-        t.add_row(*cells)
+            cells += _expect_cells(report, r, (i, "output") in bad,
+                                   any((i, f) in bad for f in ("params", "trainable", "non_trainable")))
+        t.add_row(cells)
         for inner in (inner_rows(r) if expand else []):
-            sub = [Text(f"  {inner.name} ({inner.layer.keras_class})", style="dim"), _fmt(report, inner.output),
+            sub = [Cell(printable(f"  {inner.name} ({inner.layer.keras_class})"), "dim"), _fmt(report, inner.output),
                    f"{inner.count.total:,}"]
-            sub += [", ".join(inner.inputs)] if graph else []
-            t.add_row(*(sub + [""] * (len(cells) - len(sub))), style="dim")
-    t.caption = "\n".join(totals_lines(report))
+            sub += [printable(", ".join(inner.inputs))] if graph else []
+            t.add_row(sub + [""] * (len(cells) - len(sub)), style="dim")
+    return t
+
+
+def _expect_cells(report: Report, r, out_bad: bool, par_bad: bool) -> list:
+    """The printed shape, printed count and agreement mark of one row ("" when it printed none)."""
+    ex = r.row.expect
+    if not ex:
+        return ["", "", ""]
+    printed = _fmt(report, _expected_shape(r)) if ex.output is not None else ""
+    return [Cell(printed, "bold red" if out_bad else ""),
+            Cell(f"{ex.params:,}" if ex.params is not None else "", "bold red" if par_bad else ""),
+            Cell("✗", "bold red") if (out_bad or par_bad) else Cell("✓", "green")]
+
+
+def rich_table(report: Report, with_expect: bool = True, expand: bool = False):
+    """The report as a rich terminal table (user text printed literally: cells are rich Text)."""
+    return to_rich(table_model(report, with_expect, expand))
+
+
+def to_rich(model: TableModel):
+    """A :class:`TableModel` as a rich ``Table`` (imports rich)."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    t = Table(title=Text.assemble(*((c.text, c.style) for c in model.title)), box=box.SIMPLE_HEAVY,
+              title_justify="left", show_lines=False)
+    for c in model.columns:
+        t.add_column(c.header, justify=c.justify, style=c.style or None, no_wrap=c.no_wrap)
+    for cells, style in model.rows:
+        t.add_row(*(Text(c.text, style=c.style) for c in cells), style=style or None)
+    t.caption = model.caption
     t.caption_justify = "left"
     return t
 

@@ -1,19 +1,37 @@
 """Command-line entry point. Errors are mapped to one-line messages here, once.
 
-Command modules register themselves on ``app`` when imported; they must stay light
+Command modules register themselves on ``cnnspec.cli.app.app`` when imported; they must stay light
 (TensorFlow is imported inside the commands that need it, never at module import). ``main`` imports
 only the module of the command being run (``COMMANDS``; a test keeps it equal to what the modules
-register), and every module for ``--help`` or an unknown command.
+register), and every module for ``--help`` or an unknown command. ``check`` and ``summary`` run
+without typer at all when :mod:`cnnspec.cli.fast` can parse their arguments.
 """
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import traceback
+import types
 
 from cnnspec.errors import CnnspecError
-from cnnspec.cli.app import app, err_console, safe_markup
-import importlib
+
+
+class _CliPackage(types.ModuleType):
+    """This package, whose attribute ``app`` is the typer application (``from cnnspec.cli import
+    app``), imported on first use so that the fast `check` path never imports typer."""
+
+    @property
+    def app(self):
+        """The typer application of :mod:`cnnspec.cli.app`."""
+        return importlib.import_module("cnnspec.cli.app").app
+
+    @app.setter
+    def app(self, value) -> None:
+        """Importing the submodule ``cnnspec.cli.app`` sets it here; ``app`` stays the application."""
+
+
+sys.modules[__name__].__class__ = _CliPackage
 
 #: command -> the module of cnnspec.cli that registers it.
 COMMANDS = {
@@ -36,41 +54,34 @@ def load_commands(argv: list[str] | None = None) -> None:
 
 
 def _one_line(text: str) -> str:
-    """One line, with control bytes escaped and rich markup escaped (a message like
-    "pip install 'cnnspec[train]'" or a file named "[bold].yaml" must print verbatim)."""
-    return safe_markup(" ".join(str(text).split()))
+    """One line, with control bytes escaped (the printer shows user text literally, never as
+    rich markup: a message like "pip install 'cnnspec[train]'" or a file named "[bold].yaml")."""
+    from cnnspec.util import printable
 
-
-def _click_classes() -> tuple[tuple, tuple, tuple]:
-    """(ClickException, Abort, Exit) classes of click AND of the click copy typer bundles
-    (``typer._click``): the installed typer raises its own, which are not click's."""
-    exc, abort, exit_ = [], [], []
-    try:
-        import click
-
-        exc.append(click.ClickException)
-        abort.append(click.exceptions.Abort)
-        exit_.append(click.exceptions.Exit)
-    except ImportError:  # pragma: no cover - typer without click
-        pass
-    try:
-        from typer._click import exceptions as tce  # type: ignore[attr-defined]
-
-        exc.append(tce.ClickException)
-    except ImportError:  # an older typer uses click itself
-        pass
-    import typer
-
-    abort.append(typer.Abort)
-    exit_.append(typer.Exit)
-    return tuple(exc), tuple(abort), tuple(exit_)
-
-
-_CLICK_ERRORS, _ABORTS, _EXITS = _click_classes()
+    return printable(" ".join(str(text).split()))
 
 
 def _error(text: str) -> None:
-    err_console.print(f"[bold red]error:[/] {text}", markup=True)
+    from cnnspec.cli.output import Printer
+
+    Printer().error(text)
+
+
+def _click_kind(exc: BaseException) -> str | None:
+    """"abort", "exit" or "usage" when ``exc`` is one of click's (or typer's bundled click's)
+    control exceptions, else None. Looks only when typer ran (the fast path never raises them)."""
+    if "typer" not in sys.modules:
+        return None
+    import typer
+
+    mods = [m for m in (sys.modules.get("click.exceptions"), sys.modules.get("typer._click.exceptions")) if m]
+    if isinstance(exc, (typer.Abort, *(m.Abort for m in mods if hasattr(m, "Abort")))):
+        return "abort"
+    if isinstance(exc, (typer.Exit, *(m.Exit for m in mods if hasattr(m, "Exit")))):
+        return "exit"
+    if isinstance(exc, tuple(m.ClickException for m in mods if hasattr(m, "ClickException"))):
+        return "usage"
+    return None
 
 
 def _usage_error(exc) -> int:
@@ -81,8 +92,22 @@ def _usage_error(exc) -> int:
         return exc.exit_code
     ctx = getattr(exc, "ctx", None)
     hint = f" (see '{ctx.command_path} --help')" if ctx is not None and exc.exit_code == 2 else ""
-    _error(_one_line(exc.format_message()) + safe_markup(hint))
+    _error(_one_line(exc.format_message()) + hint)
     return exc.exit_code
+
+
+def _run(args: list[str] | None):
+    """Run the command: the fast path for `check` and `summary` when it can parse the arguments,
+    else the typer application (which imports only the command's module)."""
+    from cnnspec.cli.fast import try_fast
+
+    rv = try_fast(sys.argv[1:] if args is None else list(args))
+    if rv is not None:
+        return rv
+    load_commands(args)
+    from cnnspec.cli.app import app
+
+    return app(args=args, standalone_mode=False, prog_name="cnnspec")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -90,25 +115,25 @@ def main(argv: list[str] | None = None) -> None:
     code (2 bad input or usage, 1 a check that disagreed or a diverged run, 130 interrupted,
     3 internal). ``CNNSPEC_DEBUG=1`` also prints the traceback with its causes."""
     debug = bool(os.environ.get("CNNSPEC_DEBUG"))
-    load_commands(argv)
     try:
-        rv = app(args=argv, standalone_mode=False, prog_name="cnnspec")
+        rv = _run(argv)
     except CnnspecError as exc:
         if debug:
             traceback.print_exception(exc)
         _error(_one_line(exc))
         sys.exit(exc.exit_code)
-    except _ABORTS:
-        _error("interrupted")
-        sys.exit(130)
-    except _EXITS as exc:
-        sys.exit(getattr(exc, "exit_code", 0))
-    except _CLICK_ERRORS as exc:
-        sys.exit(_usage_error(exc))
     except KeyboardInterrupt:
         _error("interrupted")
         sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - last resort: still one line
+    except Exception as exc:  # noqa: BLE001 - click's control exceptions, else last resort: still one line
+        kind = _click_kind(exc)
+        if kind == "abort":
+            _error("interrupted")
+            sys.exit(130)
+        if kind == "exit":
+            sys.exit(getattr(exc, "exit_code", 0))
+        if kind == "usage":
+            sys.exit(_usage_error(exc))
         if debug:
             raise
         _error(f"internal error: {type(exc).__name__}: {_one_line(exc)} (set CNNSPEC_DEBUG=1 for the traceback)")

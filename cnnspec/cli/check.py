@@ -1,4 +1,8 @@
-"""`cnnspec check` and `cnnspec summary`: pure Python, never imports TensorFlow."""
+"""`cnnspec check`, `summary`, `layers` and `schema`: pure Python, never imports TensorFlow.
+
+``check`` and ``summary`` do their work in :mod:`cnnspec.cli.checking`, which the fast entry path
+(:mod:`cnnspec.cli.fast`) calls directly, without typer, for the arguments it can parse.
+"""
 from __future__ import annotations
 
 from enum import Enum
@@ -7,17 +11,8 @@ from typing import List, Optional
 
 import typer
 
-from cnnspec.errors import CnnspecError
-from rich.text import Text
-
-from cnnspec.cli.app import app, console, emit_json, err_console, safe, safe_markup
-
-
-def _reports(path: str):
-    from cnnspec.check.infer import check
-    from cnnspec.spec.loader import load_specs
-
-    return [check(s) for s in load_specs(path)]
+from cnnspec.cli.app import app, console, emit_json, err_console
+from cnnspec.cli.checking import run_check, run_summary
 
 
 @app.command("check")
@@ -30,49 +25,7 @@ def check_cmd(
 
     Exit 0 when everything agrees, 1 when expectations disagree, 2 when a spec is invalid.
     """
-    from cnnspec.check.render import rich_table
-
-    code = 0
-    reports, errors = [], []
-    for path in specs:
-        try:
-            reps = _reports(path)
-        except CnnspecError as exc:
-            errors.append({"file": exc.file or path, "line": exc.line, "field": exc.field, "error": str(exc)})
-            if not json_out:
-                err_console.print(f"[bold red]error:[/] {safe_markup(' '.join(str(exc).split()))}", markup=True)
-            code = 2
-            continue
-        for rep in reps:
-            reports.append(rep)
-            if not rep.ok:
-                code = max(code, 1)
-            if json_out:
-                continue
-            if not quiet:
-                console.print(rich_table(rep))
-            for m in rep.mismatches:
-                console.print(_red(m.message(rep.spec.file)))
-            verdict = (Text.assemble(("OK", "green"), ": every printed value agrees") if rep.ok else
-                       Text(f"{len(rep.mismatches)} mismatch(es)", style="bold red"))
-            if any(r.row.expect for r in rep.rows) or rep.spec.expect:
-                console.print(Text.assemble(f"{safe(rep.spec.label)}: ", verdict))
-            else:
-                console.print(f"{rep.spec.label}: valid (no printed values to compare)")
-    if json_out:
-        if len(reports) == 1 and not errors:
-            emit_json(reports[0].to_json())
-        elif not reports and len(errors) == 1:
-            emit_json(errors[0])
-        else:
-            emit_json({"reports": [r.to_json() for r in reports], "errors": errors})
-    return code
-
-
-def _red(msg: str):
-    from rich.text import Text
-
-    return Text(safe(msg), style="red")  # a Text, so brackets in messages are never read as markup
+    return run_check(specs, json_out=json_out, quiet=quiet)
 
 
 class Fmt(str, Enum):
@@ -91,20 +44,7 @@ def summary_cmd(
                                                          "(pretrained bases)."),
 ) -> int:
     """Print the model's summary table (the one a paper needs), without expectations."""
-    from cnnspec.check.render import latex, markdown, rich_table
-
-    reps = _reports(spec)
-    if fmt is Fmt.json:
-        emit_json(reps[0].to_json() if len(reps) == 1 else {"reports": [r.to_json() for r in reps]})
-        return 0
-    for rep in reps:
-        if fmt is Fmt.table:
-            console.print(rich_table(rep, with_expect=False, expand=expand))
-        elif fmt is Fmt.markdown:
-            console.out(markdown(rep, expand=expand), end="")
-        else:
-            console.out(latex(rep), end="")
-    return 0
+    return run_summary(spec, fmt.value, expand=expand)
 
 
 @app.command("layers")
