@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import traceback
 import types
 
 from cnnspec.errors import CnnspecError
@@ -119,6 +118,8 @@ def main(argv: list[str] | None = None) -> None:
         rv = _run(argv)
     except CnnspecError as exc:
         if debug:
+            import traceback
+
             traceback.print_exception(exc)
         _error(_one_line(exc))
         sys.exit(exc.exit_code)
