@@ -428,3 +428,40 @@ def test_keras_applications_summaries(app, shape, kw):
     assert rep.ok, [m.message("x") for m in rep.mismatches][:3]
     assert spec.input_shape == shape and len(spec.rows) == len(model.layers) - 1
     assert rep.total == model.count_params() == build_model(spec).count_params()
+
+
+TD_VIDEO = """name: td_video
+input: [8, 32, 32, 3]
+layers:
+  - {type: TimeDistributed, layer: {type: Conv2D, filters: 16, kernel_size: 3}}
+  - {type: TimeDistributed, layer: {type: MaxPooling2D, pool_size: 2}}
+  - {type: TimeDistributed, layer: {type: Conv2D, filters: 8, kernel_size: 5, padding: same}}
+  - {type: TimeDistributed, layer: {type: GlobalAveragePooling2D}}
+  - {type: TimeDistributed, layer: {type: Dense, units: 12}}
+  - {type: GRU, units: 24, reset_after: false}
+  - {type: Dense, units: 5, activation: softmax}
+"""
+
+
+def test_time_distributed_rows_name_their_wrapped_layer():
+    """A summary prints TimeDistributed rows without the layer inside: it is found from the per-step
+    shapes and count with each layer class's rules (Conv2D, pooling, Dense ...)."""
+    spec = load_spec("td.yaml", text=TD_VIDEO)
+    back = _spec(import_text(_table(spec), "summary.txt"))
+    inner = [r.layer.layer for r in back.rows if r.type == "TimeDistributed"]
+    assert [type(i).__name__ for i in inner] == ["Conv2D", "MaxPooling2D", "Conv2D", "GlobalAveragePooling2D",
+                                                 "Dense"]
+    assert (inner[0].filters, inner[0].kernel_size) in ((16, 3), (16, (3, 3)))
+    assert (inner[2].filters, inner[2].kernel_size) in ((8, 5), (8, (5, 5)))
+    rep, brep = check(spec), check(back)
+    assert brep.ok and [(r.output, r.count.total) for r in brep.rows] == [(r.output, r.count.total)
+                                                                          for r in rep.rows]
+
+
+def test_time_distributed_summary_printed_by_keras_imports():
+    pytest.importorskip("keras")
+    spec = load_spec("td.yaml", text=TD_VIDEO)
+    back = _spec(import_text(_keras_summary(spec), "keras_summary.txt"))
+    rep, brep = check(spec), check(back)
+    assert brep.ok and (brep.total, brep.non_trainable) == (rep.total, rep.non_trainable)
+    assert [(r.row.type, r.output) for r in brep.rows] == [(r.row.type, r.output) for r in rep.rows]

@@ -169,7 +169,7 @@ def _field_values(cls: type[Layer], name: str, info, ins: list[Shape], out: Shap
 
 def _pad_values(axes, name: str) -> list:
     diffs = [(o - i) if name == "padding" else (i - o) for i, o in axes if i and o]
-    if len(diffs) != len(axes) or any(d < 0 for d in diffs):
+    if not axes or len(diffs) != len(axes) or any(d < 0 for d in diffs):
         return []
     if len(set(diffs)) == 1 and diffs[0] % 2 == 0:
         return [(diffs[0] // 2, 0, "")]
@@ -242,6 +242,8 @@ def explain(classes: list[type[Layer]], ins: list[Shape] | None, out: Shape, par
             given: dict | None = None) -> Explained | None:
     """The conventional options that explain the row (``ins`` None: the model input, to infer too;
     ``given``: options the table itself states)."""
+    if [c.keras_class for c in classes] == ["TimeDistributed"] and len(out) >= 2 and not given:
+        return _explain_steps(classes[0], ins, out, params)
     inputs = [(list(ins), 0)] if ins is not None else _input_guesses(classes, out, params or 0)
     good, partial = _search(classes, inputs, out, params, given, None)
     for widen in ["shape", *_int_options(classes)]:
@@ -261,6 +263,35 @@ def explain(classes: list[type[Layer]], ins: list[Shape] | None, out: Shape, par
         best = partial[0]
         return Explained(best.cls, best.options, None if ins is not None else best.ins[0], False, [], best.notes)
     return None
+
+
+#: What TimeDistributed usually wraps, most conventional first; the other single-input layers are
+#: tried only when none of these explains the row.
+_STEP_PREFERRED = ("Conv2D", "Conv1D", "Conv3D", "MaxPooling2D", "MaxPooling1D", "AveragePooling2D",
+                   "GlobalAveragePooling2D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
+                   "Flatten", "Dense", "LSTM", "GRU", "SimpleRNN", "BatchNormalization", "Dropout", "Activation")
+
+
+def _explain_steps(wrapper: type[Layer], ins: list[Shape] | None, out: Shape, params: int | None) -> Explained | None:
+    """A TimeDistributed row, whose summary line does not print the layer inside: the layer that explains
+    one step (the shapes without the steps axis) with its own rules, Conv2D(16, 3) for (15, 15, 8) ->
+    (13, 13, 16)."""
+    from cnnspec.layers import LAYER_CLASSES, lookup
+    from cnnspec.layers.applications import Application
+
+    if ins is not None and (len(ins[0]) < 2 or ins[0][0] != out[0]):
+        return None
+    preferred = [lookup(n) for n in _STEP_PREFERRED]
+    rest = [c for c in LAYER_CLASSES if c.arity == 1 and c not in preferred and "layer" not in c.model_fields
+            and not issubclass(c, Application)]
+    step_ins = None if ins is None else [tuple(ins[0][1:])]
+    inner = explain(preferred, step_ins, tuple(out[1:]), params) or explain(rest, step_ins, tuple(out[1:]), params)
+    if inner is None:
+        return None
+    layer = {"type": inner.cls.keras_class, **inner.options}
+    shape = None if inner.input_shape is None else (out[0], *inner.input_shape)
+    return Explained(wrapper, {"layer": layer}, shape, inner.exact,
+                     [f"TimeDistributed({a})" for a in inner.alternatives], inner.notes)
 
 
 def _search(classes, inputs, out: Shape, params: int | None, given, widen: str | None) -> tuple[list, list]:
@@ -309,7 +340,15 @@ def _describe(t: _Try, with_input: bool) -> str:
 
 
 def _input_guesses(classes: list[type[Layer]], out: Shape, params: int) -> list[tuple[list[Shape], float]]:
-    """Input shapes a first row could have had (the summary does not print the input)."""
+    """Input shapes a first row could have had (the summary does not print the input); for several
+    candidate classes, each class's own guesses."""
+    if len(classes) > 1:
+        merged: dict[tuple, float] = {}
+        for c in classes:
+            for shapes, cost in _input_guesses([c], out, params):
+                key = tuple(shapes)
+                merged[key] = min(merged.get(key, cost), cost)
+        return [(list(k), c) for k, c in merged.items()]
     guesses: list[tuple[Shape, float]] = [(tuple(out), 0)]
     fields = set().union(*[set(c.model_fields) for c in classes])
     if "output_dim" in fields and "input_dim" in fields:
