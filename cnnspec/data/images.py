@@ -54,7 +54,7 @@ def _scan_split(root: Path, class_names: list[str] | None) -> tuple[list[tuple[P
 def load_folder(root: Path, seed: int) -> Dataset:
     """A dataset from an image folder (class sub-folders, optionally under train/ and test/)."""
     try:
-        from PIL import Image, UnidentifiedImageError  # lazy: pillow is optional
+        from PIL import Image  # noqa: F401  (lazy: pillow is optional)
     except ImportError as exc:
         raise data_error("image folders need Pillow: pip install pillow") from exc
     if not root.is_dir():
@@ -63,12 +63,35 @@ def load_folder(root: Path, seed: int) -> Dataset:
     if has_split:
         train_items, class_names, sk1 = _scan_split(root / "train", None)
         test_items, _, sk2 = _scan_split(root / "test", class_names)
-        skipped = sk1 + sk2
-        items = train_items + test_items
+        skipped, items = sk1 + sk2, train_items + test_items
     else:
         items, class_names, skipped = _scan_split(root, None)
+    sizes, modes = _headers(items)
+    size = sizes.most_common(1)[0][0]  # ties: the size seen first (files are in sorted order)
+    mode = "L" if modes["L"] > modes["RGB"] else "RGB"
+    ensure_fits(len(items) * size[0] * size[1] * (1 if mode == "L" else 3), f"{len(items)} images", root)
+    x = _decode_all(items, size, mode)
+    y = np.asarray([lab for _, lab in items], dtype=np.int64)
+    notes = [f"skipped {skipped} non-image file(s)"] if skipped else []
+    resized = sum(n for s, n in sizes.items() if s != size)
+    if resized:
+        notes.append(f"resized {resized} image(s) to {size[0]}x{size[1]}")
+    if sum(modes.values()) != max(modes.values()):
+        notes.append(f"converted all images to {mode}")
+    if has_split:
+        n = len(train_items)
+        rng = np.random.default_rng(seed)
+        tr, te = rng.permutation(n), n + rng.permutation(len(test_items))
+    else:
+        tr, te = stratified_split(y, TEST_FRACTION, seed)
+    return build(root.name or str(root), x[tr], y[tr], x[te], y[te], class_names, str(root), root,
+                 value_range=255.0, notes=notes)
 
-    # Pass 1: headers only, to pick the common size and mode.
+
+def _headers(items: list) -> tuple[Counter, Counter]:
+    """Pass 1, headers only: how many images have each size and each mode (gray or RGB)."""
+    from PIL import Image, UnidentifiedImageError
+
     limit = max_image_pixels()
     sizes, modes = Counter(), Counter()
     for p, _ in items:
@@ -81,12 +104,13 @@ def load_folder(root: Path, seed: int) -> Dataset:
                 modes["L" if im.mode in _GRAY_MODES else "RGB"] += 1
         except (UnidentifiedImageError, OSError, ValueError) as e:
             raise data_error(f"not a readable image ({one_line(e)[:100]})", p) from e
-    size = sizes.most_common(1)[0][0]  # ties: the size seen first (files are in sorted order)
-    mode = "L" if modes["L"] > modes["RGB"] else "RGB"
-    ensure_fits(len(items) * size[0] * size[1] * (1 if mode == "L" else 3), f"{len(items)} images", root)
-    resized = sum(n for s, n in sizes.items() if s != size)
+    return sizes, modes
 
-    # Pass 2: decode, convert to the majority mode, resize to the most common size.
+
+def _decode_all(items: list, size: tuple[int, int], mode: str) -> np.ndarray:
+    """Pass 2: decode every image, converted to ``mode`` and resized to ``size`` (uint8, N x H x W x C)."""
+    from PIL import Image, UnidentifiedImageError
+
     x = np.empty((len(items), size[1], size[0], 1 if mode == "L" else 3), dtype=np.uint8)
     for i, (p, _) in enumerate(items):
         try:
@@ -103,20 +127,4 @@ def load_folder(root: Path, seed: int) -> Dataset:
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
             raise data_error(f"corrupt image ({one_line(e)[:100]})", p) from e
         x[i] = a.reshape(x.shape[1:])
-    y = np.asarray([lab for _, lab in items], dtype=np.int64)
-
-    notes = []
-    if skipped:
-        notes.append(f"skipped {skipped} non-image file(s)")
-    if resized:
-        notes.append(f"resized {resized} image(s) to {size[0]}x{size[1]}")
-    if sum(modes.values()) != max(modes.values()):
-        notes.append(f"converted all images to {mode}")
-    if has_split:
-        n = len(train_items)
-        rng = np.random.default_rng(seed)
-        tr, te = rng.permutation(n), n + rng.permutation(len(test_items))
-    else:
-        tr, te = stratified_split(y, TEST_FRACTION, seed)
-    return build(root.name or str(root), x[tr], y[tr], x[te], y[te], class_names, str(root), root,
-                  value_range=255.0, notes=notes)
+    return x
