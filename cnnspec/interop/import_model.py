@@ -13,6 +13,7 @@ from typing import Any
 from cnnspec.errors import SpecError
 from cnnspec.interop.import_common import ImportedModel, ImportedRow, layer_class, validate_options
 from cnnspec.interop.import_train import TrainRecorder, loss_value, optimizer_value
+from cnnspec.interop.model_bases import NestedModels, preprocess_chains
 from cnnspec.interop.model_config import layer_options
 from cnnspec.spec.loader import INPUT
 
@@ -159,7 +160,7 @@ def _flat(items: list) -> list:
     return out
 
 
-class _Reader:
+class _Reader(NestedModels):
     """Walks a Keras model configuration (Keras 3 or Keras 2 / tf.keras layout)."""
 
     def __init__(self, config: dict, file: str) -> None:
@@ -167,6 +168,9 @@ class _Reader:
         self.file = file
         self.names: dict[str, str] = {}
         self.dropped: list[str] = []
+        self.prefix: str | None = None  # a nested model read in place: its name, for names taken already
+        self.preprocessed: dict[str, str] = {}  # a base's traced preprocess_input: layer -> what it takes
+        self.history = _history
 
     def err(self, msg: str) -> SpecError:
         """A one-line error naming the model file."""
@@ -187,6 +191,8 @@ class _Reader:
         if kind == "Sequential" and cfg.get("build_input_shape"):
             m.input_shape = tuple(cfg["build_input_shape"][1:])
         prev = INPUT
+        if kind != "Sequential":
+            self.preprocessed = preprocess_chains([x for x in layers if isinstance(x, dict)], _history)
         for i, layer in enumerate(layers):
             row = self.layer(m, layer, i, prev, kind == "Sequential")
             if row is not None:
@@ -220,8 +226,11 @@ class _Reader:
         if cname in _CODE_LAYERS:
             raise self.err(f"layer '{name}' is a {cname}: it runs Python code, which cnnspec never executes; "
                            "replace it by Keras layers")
+        if name in self.preprocessed:
+            self.names[name] = self.names.get(self.preprocessed[name], self.preprocessed[name])
+            return None
         if cname in _NESTED:
-            raise self.err(f"layer '{name}' is a nested {cname} model: save its layers flat")
+            return self.nested(m, layer, name, prev, sequential)
         cls = layer_class(str(cname))
         if cls is None:
             raise self.err(f"layer '{name}' is a {cname}, which cnnspec does not model")
@@ -233,9 +242,11 @@ class _Reader:
         options = layer_options(cls, cfg, self.file, name, self.dropped)
         validate_options(cls, options, self.file, 0, {}, f"layer '{name}' ({cname})")
         inputs = [prev] if sequential else self.inbound(layer, name)
-        row = ImportedRow(cls, options, 0, name, inputs, cfg.get("trainable", True) is not False)
+        taken = self.prefix is not None and any(r.name == name for r in m.rows)
+        row = ImportedRow(cls, options, 0, f"{self.prefix}_{name}" if taken else name, inputs,
+                          cfg.get("trainable", True) is not False)
         m.rows.append(row)
-        self.names[name] = name
+        self.names[name] = row.name
         return row
 
     def inbound(self, layer: dict, name: str) -> list[str]:
