@@ -148,11 +148,16 @@ def finish(bases: list[BaseObject], err) -> None:
 
 
 def drop_input_shape(row: ImportedRow, model: ImportedModel) -> None:
-    """``input_shape`` equal to the input the row takes is the row's default: left out."""
+    """``input_shape`` equal to the model input the row takes is the row's default: left out."""
     shape = row.options.get("input_shape")
-    takes_input = row.inputs in (None, ["input"]) and model.rows and model.rows[0] is row
-    if shape is not None and takes_input and model.input_shape is not None and \
-            tuple(shape) == tuple(model.input_shape):
+    if shape is None or model is None:
+        return
+    given = {i.name: i.shape for i in model.inputs}
+    if row.inputs is None:
+        src = model.input_shape if model.rows and model.rows[0] is row else None
+    else:
+        src = given.get(row.inputs[0], model.input_shape if row.inputs[0] == "input" else None)
+    if src is not None and tuple(shape) == tuple(src):
         del row.options["input_shape"]
 
 

@@ -12,7 +12,7 @@ from cnnspec.interop.import_bases import (
     POSITIONAL, BaseObject, InnerLayer, Preprocessed, base_class, base_input, place, preprocessed,
     set_preprocess, unknown_base)
 from cnnspec.interop.import_common import ImportedModel, Opaque, Tensor, next_name
-from cnnspec.spec.loader import INPUT
+from cnnspec.interop.import_graph import new_input
 
 
 class PyBases:
@@ -86,9 +86,9 @@ class PyBases:
             shape = base.arg("input_shape")
             if not isinstance(shape, list):
                 raise self.err(f"{base.label}.input: give the base input_shape=(...) to use its input", line)
-            m = ImportedModel(functional=True, input_shape=tuple(shape))
-            row = self.base_row(m, base, [INPUT], line, False)
-            base.graph = (m, row.name)
+            t = new_input(True, tuple(shape), None, None, self.__dict__.setdefault("_input_names", set()), line)
+            row = self.base_row(t.model, base, [t.ref], line, False)
+            base.graph = (t.model, row.name)
         return base.graph
 
     def base_attribute(self, obj: Any, attr: str, line: int) -> Any:
@@ -103,7 +103,7 @@ class PyBases:
             return obj.layers()
         if attr in ("input", "inputs", "output", "outputs"):
             m, name = self.graph_of(obj, line)
-            t = Tensor(m, INPUT if attr.startswith("input") else name)
+            t = Tensor(m, m.inputs[0].name if attr.startswith("input") else name)
             return [t] if attr.endswith("s") else t
         if attr == "trainable":
             return obj.trainable

@@ -12,7 +12,7 @@ from cnnspec.interop.import_bases import (
     POSITIONAL, BaseObject, InnerLayer, base_class, base_input, place, preprocessed, r_module, set_preprocess,
     unknown_base)
 from cnnspec.interop.import_common import ImportedModel, Opaque, Tensor, next_name
-from cnnspec.spec.loader import INPUT
+from cnnspec.interop.import_graph import new_input
 
 _FREEZE = {"freeze_weights": False, "freeze_layers": False, "unfreeze_weights": True, "unfreeze_layers": True}
 
@@ -139,11 +139,11 @@ class RBases:
                 shape = obj.arg("input_shape")
                 if not isinstance(shape, list):
                     raise self.err(f"{obj.label}$input: give the base input_shape = c(...) to use its input", line)
-                m = ImportedModel(functional=True, input_shape=tuple(shape))
-                row = self.base_row(m, obj, [INPUT], line, False)
-                obj.graph = (m, row.name)
+                t = new_input(True, tuple(shape), None, None, self.__dict__.setdefault("_input_names", set()), line)
+                row = self.base_row(t.model, obj, [t.ref], line, False)
+                obj.graph = (t.model, row.name)
             m, name = obj.graph
-            return Tensor(m, INPUT if attr == "input" else name)
+            return Tensor(m, m.inputs[0].name if attr == "input" else name)
         if attr == "trainable":
             return obj.trainable
         return Opaque(f"'{obj.label}${attr}'")
