@@ -2,7 +2,7 @@
 
 - its parameter table mirrors the typer commands' parameters (introspected, so they cannot drift);
 - whatever it parses, click parses to the same values; what it cannot parse goes to typer;
-- the plain-text table and lines are byte for byte what rich prints on a pipe;
+- the table and lines it prints are byte for byte what rich prints, on a pipe and on a terminal;
 - running `cnnspec check` on a spec imports neither typer, click nor rich.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from cnnspec.check.texttable import NARROW, Cell, Column, TableModel, plain_text
+from cnnspec.check.texttable import NARROW, Cell, Column, TableModel, render_text
 from cnnspec.cli import output
 from cnnspec.cli.fast import FAST_COMMANDS, parse
 
@@ -113,7 +113,8 @@ def test_usage_errors_and_help_through_the_real_cli():
 
 
 def test_check_imports_no_typer_click_or_rich():
-    """Structural: the check and summary paths of the real CLI on a pipe load none of the three."""
+    """Structural: the check and summary paths of the real CLI load none of the three (stdout is a
+    pipe here; on a terminal the same holds, by the comparisons with rich below)."""
     code = ("import sys\nfrom cnnspec.cli import main\n"
             "for argv in (['check', 'specs/table3.yaml'], ['check', '-q', 'specs/lenet5.yaml', 'specs/table6.yaml'],"
             " ['check', '--json', 'specs/table3_2.yaml'], ['summary', 'specs/table6.yaml', '-f', 'latex'],"
@@ -127,37 +128,59 @@ def test_check_imports_no_typer_click_or_rich():
                                                                              "exit 2"]
 
 
-def _run(plain: bool, monkeypatch, fn, *args, **kw) -> tuple[str, str]:
-    monkeypatch.setattr(output, "is_plain", lambda stream: plain)
+WIDTH = 200  # the terminal's width in the terminal comparisons
+
+
+def _run(mode: str, terminal: bool, monkeypatch, fn, *args, **kw) -> tuple[str, str]:
+    """(stdout, stderr) of ``fn`` printing in ``mode`` ("plain", "ansi" or "rich"); rich's consoles
+    write to a terminal of WIDTH columns when ``terminal``, else to a pipe."""
+    from cnnspec.cli import console
+    from cnnspec.cli.console import SafeConsole
+
+    monkeypatch.setattr(output, "stream_mode", lambda stream: mode)
+    monkeypatch.setattr(output, "terminal_width", lambda: WIDTH)
+    for name, stderr in (("console", False), ("err_console", True)):
+        monkeypatch.setattr(console, name, SafeConsole(
+            stderr=stderr, force_terminal=terminal, color_system="standard" if terminal else None, highlight=False,
+            soft_wrap=True, markup=False, emoji=False, width=WIDTH if terminal else output.PIPE_WIDTH))
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
         fn(*args, **kw)
     return out.getvalue(), err.getvalue()
 
 
+def _same_as_rich(monkeypatch, fn, *args, **kw) -> tuple[str, str]:
+    """Assert the plain and ANSI outputs equal rich's on a pipe and on a terminal; the plain one."""
+    plain = _run("plain", False, monkeypatch, fn, *args, **kw)
+    assert plain == _run("rich", False, monkeypatch, fn, *args, **kw)
+    ansi = _run("ansi", True, monkeypatch, fn, *args, **kw)
+    assert ansi == _run("rich", True, monkeypatch, fn, *args, **kw)
+    return plain
+
+
 @pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
-def test_plain_output_is_what_rich_prints(spec, monkeypatch):
+def test_plain_and_terminal_output_is_what_rich_prints(spec, monkeypatch):
     from cnnspec.cli.checking import run_check, run_summary
 
-    for fn, args, kw in [(run_check, ([str(spec)],), {}), (run_summary, (str(spec),), {"expand": True}),
+    for fn, args, kw in [(run_check, ([str(spec)],), {}), (run_check, ([str(spec)],), {"quiet": True}),
+                         (run_summary, (str(spec),), {"expand": True}),
                          (run_summary, (str(spec),), {"fmt": "markdown"}), (run_summary, (str(spec),), {"fmt": "latex"})]:
-        assert _run(True, monkeypatch, fn, *args, **kw) == _run(False, monkeypatch, fn, *args, **kw)
+        _same_as_rich(monkeypatch, fn, *args, **kw)
 
 
 def test_hostile_user_text_plain_equals_rich(tmp_path, monkeypatch):
     from cnnspec.cli.checking import run_check
 
     src = (ROOT / "specs/table6.yaml").read_text()
-    names = ['"t[/]i\\e[2Jny"', '"[bold]x[/bold] \\\\[y]"', '"tab\\there"', '"wide 漢字 ü"', '"a  b  "',
-             '"' + "n" * 150 + '"']
+    names = ['"t[/]i\\e[2Jny"', '"[bold]x[/bold] \\\\[y]"', '"tab\\there"', '"new\\nline"', '"wide 漢字 ü"',
+             '"a  b  "', '"' + "n" * 250 + '"']
     for i, name in enumerate(names):
         p = tmp_path / f"x[red]{i}\x1b.yaml"
-        p.write_text(src.replace("name: table6", f"name: {name}").replace("conv2d", "conv\\x5bb\\x5d"))
-        assert _run(True, monkeypatch, run_check, [str(p)]) == _run(False, monkeypatch, run_check, [str(p)])
-        assert "\x1b" not in "".join(_run(True, monkeypatch, run_check, [str(p)]))
+        p.write_text(src.replace("name: table6", f"name: {name}").replace("units: 128", "units: 129"))
+        out, err = _same_as_rich(monkeypatch, run_check, [str(p)])
+        assert "\x1b" not in out + err and "mismatch" in out
     bad = tmp_path / "[bold]y[red\x1bz[/].yaml"
-    out, err = _run(True, monkeypatch, run_check, [str(bad)])
-    assert (out, err) == _run(False, monkeypatch, run_check, [str(bad)])
+    out, err = _same_as_rich(monkeypatch, run_check, [str(bad)])
     assert err.startswith("error: ") and "[bold]y[red\\x1bz[/].yaml" in err
 
 
@@ -175,7 +198,19 @@ def test_is_plain_agrees_with_rich(monkeypatch):
         for k, v in env.items():
             monkeypatch.setenv(k, v)
         for stream in (io.StringIO(), Tty()):
-            assert output.is_plain(stream) == (not Console(file=stream).is_terminal), (env, stream)
+            rich = Console(file=stream)
+            assert output.is_plain(stream) == (not rich.is_terminal), (env, stream)
+            if output.stream_mode(stream) == "ansi":  # a terminal rich colours with standard codes
+                assert rich.is_terminal and rich.color_system and not rich.no_color and not rich.is_dumb_terminal
+    for var in ("FORCE_COLOR", "TTY_COMPATIBLE", "NO_COLOR"):
+        monkeypatch.delenv(var, raising=False)
+    for term, mode in (("dumb", "rich"), ("xterm-256color", "ansi")):
+        monkeypatch.setenv("TERM", term)
+        assert output.stream_mode(Tty()) == mode
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert output.stream_mode(Tty()) == "rich"
+    monkeypatch.setenv("COLUMNS", "123")
+    assert output.terminal_width() == Console(file=Tty()).width == 123
 
 
 def test_narrow_characters_are_one_column_for_rich():
@@ -200,10 +235,11 @@ def test_plain_table_equals_rich_for_any_text(title, source, cols, rows, caption
 
     model = TableModel([Cell(title), Cell(source, "dim")], [Column(*c) for c in cols], caption=caption)
     for cells, style in rows:
-        model.add_row([Cell(t, "bold red") for t in cells[:len(cols)]], style)
-    text = plain_text(model, width)
-    if text is not None:
-        buf = io.StringIO()
-        SafeConsole(file=buf, highlight=False, soft_wrap=True, markup=False, emoji=False, width=width).print(
-            to_rich(model))
-        assert text == buf.getvalue()
+        model.add_row([Cell(t, st) for t, st in zip(cells[:len(cols)], ["", "bold red", "green", "dim", "red"])], style)
+    for ansi in (False, True):
+        text = render_text(model, width, ansi=ansi)
+        if text is not None:
+            buf = io.StringIO()
+            SafeConsole(file=buf, force_terminal=ansi, color_system="standard" if ansi else None, highlight=False,
+                        soft_wrap=True, markup=False, emoji=False, width=width).print(to_rich(model))
+            assert text == buf.getvalue()

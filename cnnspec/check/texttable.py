@@ -1,12 +1,13 @@
-"""A summary table as data (title, columns, rows of styled cells, caption) and a plain-text renderer
-that lays it out exactly as rich does (``box.SIMPLE_HEAVY``, one space of padding, no colour).
+"""A summary table as data (title, columns, rows of styled cells, caption) and a text renderer that
+lays it out exactly as rich does (``box.SIMPLE_HEAVY``, one space of padding), without colour or
+with rich's ANSI styles.
 
 ``check/render.py`` describes the table once (:func:`cnnspec.check.render.table_model`); the CLI
-prints it with :func:`plain_text` when the output is not a terminal, which saves importing rich
-(about a sixth of a cold ``cnnspec check``), and with rich otherwise. The plain renderer covers
-the cases whose layout is simple arithmetic: single-line cells of characters one column wide, a
-table no wider than the page. For anything else it returns None and the caller uses rich, so the
-output is the same either way (``tests/test_cli_fast.py`` compares the two on every spec).
+prints it with :func:`render_text`, which saves importing rich (about a sixth of a cold
+``cnnspec check``). The renderer covers the cases whose layout is simple arithmetic: single-line
+cells of characters one column wide, a table no wider than the page, the few styles the table
+uses. For anything else it returns None and the caller uses rich, so the output is the same
+either way (``tests/test_cli_fast.py`` compares the two, byte for byte, on every spec).
 Pure Python, no imports beyond the standard library.
 """
 from __future__ import annotations
@@ -67,32 +68,74 @@ def _widths(model: TableModel) -> list[int]:
     return [w + 2 for w in widths]
 
 
-def _cell(text: str, width: int, justify: str) -> str:
-    """A padded cell; right-justified text loses its trailing spaces first (as in rich)."""
+#: SGR codes of the style words the table uses, in the order rich writes them (attributes, then colour).
+_ATTRS = {"bold": "1", "dim": "2", "italic": "3"}
+_COLORS = {"red": "31", "green": "32"}
+
+
+def sgr(*styles: str) -> str | None:
+    """The ANSI parameters of rich styles combined left to right ("dim" + "bold red" -> "1;2;31"),
+    "" for none, None for a style word this module does not know (the caller then uses rich)."""
+    words = [w for s in styles for w in s.split()]
+    if any(w not in _ATTRS and w not in _COLORS for w in words):
+        return None
+    color = [_COLORS[w] for w in words if w in _COLORS][-1:]
+    return ";".join([code for name, code in _ATTRS.items() if name in words] + color)
+
+
+def _paint(text: str, code: str, ansi: bool) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m" if ansi and code and text else text
+
+
+def _cell(text: str, width: int, justify: str, style: str, text_style: str, ansi: bool) -> str:
+    """A cell with its one space of padding on each side, each piece styled as rich styles it (the
+    padding in the cell's style, the text in the cell's and its own); right-justified text loses
+    its trailing spaces first (as in rich)."""
     inner = width - 2
-    return " " + (text.rstrip().rjust(inner) if justify == "right" else text.ljust(inner)) + " "
+    body = text.rstrip().rjust(inner) if justify == "right" else text.ljust(inner)
+    pad = _paint(" ", style, ansi)
+    return pad + _paint(body, text_style, ansi) + pad
 
 
-def plain_text(model: TableModel, max_width: int) -> str | None:
-    """The table as rich prints it without colour at ``max_width`` columns (with a trailing
-    newline), or None when the layout needs rich (multi-line or wide characters, too wide)."""
-    if not _fits(model):
+def _codes(model: TableModel) -> dict | None:
+    """The SGR code of every style the model uses, or None when one is unknown."""
+    styles = {c.style for c in model.title} | {c.style for c in model.columns} | {"bold", "dim italic"}
+    styles |= {f"{col.style} {row}".strip() for _, row in model.rows for col in model.columns}
+    styles |= {f"{col.style} {row} {c.style}".strip() for cells, row in model.rows for c, col in zip(cells, model.columns)}
+    codes = {st: sgr(st) for st in styles}
+    return None if None in codes.values() else codes
+
+
+def render_text(model: TableModel, max_width: int, ansi: bool = False) -> str | None:
+    """The table as rich prints it at ``max_width`` columns -- without colour, or with rich's ANSI
+    styles when ``ansi`` -- ending in a newline; None when the layout needs rich (multi-line or
+    wide characters, a table wider than ``max_width``, a style not known here)."""
+    codes = _codes(model)
+    if not _fits(model) or codes is None:
         return None
     widths = _widths(model)
     table_width = sum(widths) + len(widths) + 1
-    if table_width > max_width:
+    if table_width > max_width or min(widths) < 3:  # rich draws an empty column differently
         return None
     lines = []
-    title = "".join(c.text for c in model.title)
+    title = "".join(_paint(c.text, codes[c.style], ansi) for c in model.title)
     if title:
         lines.append(title)
     lines.append(" " * table_width)
-    lines.append(" " + " ".join(_cell(c.header, w, c.justify) for c, w in zip(model.columns, widths)) + " ")
+    lines.append(" " + " ".join(_cell(c.header, w, c.justify, codes["bold"], codes["bold"], ansi)
+                                for c, w in zip(model.columns, widths)) + " ")
     lines.append(" " + "━".join("━" * w for w in widths) + " ")
-    for cells, _ in model.rows:
-        lines.append(" " + " ".join(_cell(c.text, w, col.justify)
-                                    for c, w, col in zip(cells, widths, model.columns)) + " ")
+    for cells, row in model.rows:
+        lines.append(" " + " ".join(
+            _cell(c.text, w, col.justify, codes[f"{col.style} {row}".strip()],
+                  codes[f"{col.style} {row} {c.style}".strip()], ansi)
+            for c, w, col in zip(cells, widths, model.columns)) + " ")
     lines.append(" " * table_width)
     if model.caption:
-        lines.extend(model.caption.split("\n"))
+        lines.extend(_paint(line, codes["dim italic"], ansi) for line in model.caption.split("\n"))
     return "\n".join(lines) + "\n"
+
+
+def plain_text(model: TableModel, max_width: int) -> str | None:
+    """The table as rich prints it without colour (:func:`render_text`)."""
+    return render_text(model, max_width)

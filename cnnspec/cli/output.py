@@ -1,11 +1,12 @@
 """Printing for commands, without importing rich when the output needs no rich.
 
-rich lays out tables and colours text for a terminal; a pipe or a file gets no colour, and the
-summary table's layout is then plain arithmetic (:mod:`cnnspec.check.texttable`). :class:`Printer`
-writes plain text itself whenever rich would print no escape code to that stream (:func:`is_plain`
-mirrors rich's own decision) and the text is one it lays out identically; otherwise it hands the
-same content to the rich consoles of :mod:`cnnspec.cli.console`. So ``cnnspec check x.yaml > out``
-prints the same bytes with or without rich, and a terminal still gets rich's colours.
+rich lays out tables and colours text; for the summary table and one-line messages the layout is
+plain arithmetic and the colours a handful of ANSI codes (:mod:`cnnspec.check.texttable`).
+:class:`Printer` writes the text itself: plain where rich would print no escape code (:func:`is_plain`
+mirrors rich's own decision) or with rich's ANSI codes on an ordinary terminal, when the text is one
+it lays out identically; otherwise it hands the same content to the rich consoles of
+:mod:`cnnspec.cli.console`. So ``cnnspec check x.yaml`` prints the same bytes with or without
+rich, on a pipe and on a terminal.
 
 User text is printed literally: control bytes shown as ``\\xNN`` (:func:`safe`), never markup.
 """
@@ -58,17 +59,47 @@ def is_plain(stream) -> bool:
         return True
 
 
-def _lines_simple(text: str) -> bool:
-    """Text rich prints unchanged on a pipe (no tab to expand; control bytes already escaped)."""
-    return "\t" not in text
+def stream_mode(stream) -> str:
+    """How to print to ``stream``: "plain" (rich would write no escape code), "ansi" (an ordinary
+    terminal, where rich writes the standard ANSI codes of its styles) or "rich" (anything
+    unusual: ``FORCE_COLOR``, ``TTY_COMPATIBLE``, ``NO_COLOR``, a dumb terminal, IPython)."""
+    if is_plain(stream):
+        return "plain"
+    env = os.environ
+    if ("TTY_COMPATIBLE" in env or "FORCE_COLOR" in env or env.get("NO_COLOR", "") != ""
+            or env.get("TERM", "").strip().lower() in ("dumb", "unknown") or "IPython" in sys.modules):
+        return "rich"
+    return "ansi"
+
+
+def terminal_width() -> int:
+    """The width rich gives a terminal console: the first of stdin, stdout, stderr that is a
+    terminal, ``COLUMNS`` overriding it, 80 when neither says."""
+    width = None
+    for fd in (0, 1, 2):
+        try:
+            width = os.get_terminal_size(fd).columns
+            break
+        except (AttributeError, ValueError, OSError):
+            pass
+    columns = os.environ.get("COLUMNS")
+    if columns is not None and columns.isdigit():
+        width = int(columns)
+    return width or 80
+
+
+def _simple_line(text: str, mode: str) -> bool:
+    """Text this module prints as rich would: no tab (rich expands tabs), and on a terminal no
+    newline (rich styles each line separately); control bytes are already escaped."""
+    return mode != "rich" and "\t" not in text and (mode == "plain" or "\n" not in text)
 
 
 class Printer:
-    """Prints a command's output to stdout and its errors to stderr, plainly when it can."""
+    """Prints a command's output to stdout and its errors to stderr, without rich when it can."""
 
     def __init__(self) -> None:
-        self.plain_out = is_plain(sys.stdout)
-        self.plain_err = is_plain(sys.stderr)
+        self.out_mode = stream_mode(sys.stdout)
+        self.err_mode = stream_mode(sys.stderr)
 
     @staticmethod
     def _rich(stderr: bool = False):
@@ -78,9 +109,12 @@ class Printer:
 
     def table(self, model) -> None:
         """Print a :class:`cnnspec.check.texttable.TableModel` (rich's layout either way)."""
-        from cnnspec.check.texttable import plain_text
+        from cnnspec.check.texttable import render_text
 
-        text = plain_text(model, PIPE_WIDTH) if self.plain_out else None
+        text = None
+        if self.out_mode != "rich":
+            ansi = self.out_mode == "ansi"
+            text = render_text(model, terminal_width() if ansi else PIPE_WIDTH, ansi=ansi)
         if text is None:
             from cnnspec.check.render import to_rich
 
@@ -90,9 +124,12 @@ class Printer:
 
     def line(self, *pieces: tuple[str, str]) -> None:
         """Print one line made of ``(text, style)`` pieces (user text literally)."""
-        text = "".join(safe(t) for t, _ in pieces)
-        if self.plain_out and _lines_simple(text):
-            sys.stdout.write(text + "\n")
+        from cnnspec.check.texttable import sgr
+
+        parts = [(safe(t), sgr(s)) for t, s in pieces]
+        if _simple_line("".join(t for t, _ in parts), self.out_mode) and all(c is not None for _, c in parts):
+            ansi = self.out_mode == "ansi"
+            sys.stdout.write("".join(f"\x1b[{c}m{t}\x1b[0m" if ansi and c and t else t for t, c in parts) + "\n")
             return
         from rich.text import Text
 
@@ -100,14 +137,16 @@ class Printer:
 
     def out(self, text: str) -> None:
         """Print ``text`` as it is (a Markdown or LaTeX table: no styling, no wrapping)."""
-        if self.plain_out and _lines_simple(text):
+        if _simple_line(text, "plain" if self.out_mode == "ansi" else self.out_mode):
             sys.stdout.write(safe(text))
             return
         self._rich().out(text, end="")
 
     def error(self, text: str) -> None:
         """Print ``error: <text>`` on stderr, the prefix in bold red on a terminal."""
-        if self.plain_err and _lines_simple(text):
-            sys.stderr.write(f"error: {safe(text)}\n")
+        text = safe(text)
+        if _simple_line(text, self.err_mode):
+            prefix = "\x1b[1;31merror:\x1b[0m" if self.err_mode == "ansi" else "error:"
+            sys.stderr.write(f"{prefix} {text}\n")
             return
         self._rich(stderr=True).print(f"[bold red]error:[/] {safe_markup(text)}", markup=True)
