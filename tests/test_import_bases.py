@@ -330,3 +330,14 @@ def test_docs_example_runs(tmp_path, run_cli):
     code, out, err = run_cli("check", tmp_path / "b.yaml", "-q")
     assert code == 0, out + err
     assert "type: VGG19" in (tmp_path / "b.yaml").read_text()
+
+
+def test_docs_nested_head_fixtures(tmp_path, run_cli):
+    """docs/code.md: an unknown nested model is one line (exit 2); printed with expand_nested it imports."""
+    fixtures = Path(__file__).resolve().parent / "fixtures" / "summaries"
+    code, _, err = run_cli("import", fixtures / "keras3_nested_head.txt")
+    assert code == 2 and "keras3_nested_head.txt:8:" in err and "expand_nested=True" in err and err.count("\n") == 1
+    code, _, err = run_cli("import", fixtures / "keras3_nested_head_expanded.txt", "-o", tmp_path / "h.yaml")
+    assert code == 0, err
+    code, out, err = run_cli("check", tmp_path / "h.yaml", "-q")
+    assert code == 0 and "every printed value agrees" in out + err
