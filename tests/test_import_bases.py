@@ -188,6 +188,12 @@ def test_r_functional_with_preprocessing_and_base_output():
      "after 'block2_conv1', which stays trainable"),
     ("import keras\ni = keras.Input((32, 32, 3))\nb = keras.applications.VGG16(include_top=False, weights=None)\n"
      "m = keras.Model(i, b(keras.applications.mobilenet_v2.preprocess_input(i)))\n", "m.py", "'tf'-style"),
+    ("import sys, keras\nb = keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))\n"
+     "n = int(sys.argv[1])\nfor l in b.layers[:n]:\n    l.trainable = False\n"
+     "m = keras.Sequential([b, keras.layers.Flatten()])\n", "m.py", "sliced with a bound not known"),
+    ("b <- application_vgg16(include_top = FALSE, input_shape = c(32, 32, 3))\nn <- as.integer(readline())\n"
+     "for (l in b$layers[1:n]) l$trainable <- FALSE\nm <- keras_model_sequential() %>% b\n", "m.R",
+     "indexed with values not known"),
 ])
 def test_hostile_code_is_one_line_exit_2(text, file, words, tmp_path, run_cli):
     p = tmp_path / file
@@ -341,3 +347,45 @@ def test_docs_nested_head_fixtures(tmp_path, run_cli):
     assert code == 0, err
     code, out, err = run_cli("check", tmp_path / "h.yaml", "-q")
     assert code == 0 and "every printed value agrees" in out + err
+
+
+KERAS2_NESTED = """\
+Model: "sequential"
+_________________________________________________________________
+ Layer (type)                Output Shape              Param #
+=================================================================
+ dense_4 (Dense)             (None, 8)                 136
+
+ head (Sequential)           (None, 3)                 51
+|¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯|
+| dense_2 (Dense)           (None, 4)                 36        |
+|                                                               |
+| dense_3 (Dense)           (None, 3)                 15        |
+¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯¯
+ dense_5 (Dense)             (None, 2)                 8
+
+=================================================================
+Total params: 195
+Trainable params: 195
+Non-trainable params: 0
+_________________________________________________________________
+"""
+
+
+def test_keras2_expand_nested_rows_import_in_place():
+    """tf.keras 2's expand_nested layout (rows between '|' bars) of an unknown nested model."""
+    spec = load_spec("s.yaml", text=import_text(KERAS2_NESTED, "summary.txt"))
+    assert [r.name for r in spec.rows] == ["dense_4", "dense_2", "dense_3", "dense_5"] and check(spec).total == 195
+
+
+def test_every_base_is_found_by_the_name_keras_gives_it():
+    import re
+
+    from cnnspec.interop.summary_bases import by_name
+    from cnnspec.layers.applications import BASES, architecture
+
+    for base in BASES:
+        printed = re.sub(r"\\d\+", "224", architecture(base)["keras_name"]).replace("\\", "")
+        assert by_name(printed) == [base] and by_name(printed + "_1") == [base], base
+    assert by_name("MobilenetV3small") == ["MobileNetV3Small"]  # tf.keras 2's spelling
+    assert by_name("NASNet") == ["NASNetMobile", "NASNetLarge"]  # Keras 2: one name, told apart by the count

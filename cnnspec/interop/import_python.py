@@ -11,6 +11,7 @@ from typing import Any
 from cnnspec.errors import SpecError
 from cnnspec.interop.import_common import (
     Function, ImportedModel, ModuleRef, Opaque, RowBuilder)
+from cnnspec.interop.import_bases import InnerLayer
 from cnnspec.interop.import_python_bases import PyBases
 from cnnspec.interop.import_python_calls import PyCalls
 
@@ -329,6 +330,9 @@ class PyImporter(PyCalls, PyBases, RowBuilder):
             if isinstance(base, (list, str)) and all(b is None or (isinstance(b, int) and not isinstance(b, bool))
                                                      for b in bounds) and bounds[2] != 0:
                 return base[slice(*bounds)]
+            if isinstance(base, list) and any(isinstance(x, InnerLayer) for x in base):
+                raise self.err("the layers of a base are sliced with a bound not known in the file: write the "
+                               "number (cnnspec import reads the code, it does not run it)", node.lineno)
             return Opaque("a slice")
         base, idx = self.eval(node.value, env), self.eval(node.slice, env)
         if isinstance(base, (list, dict, str)) and isinstance(idx, (int, str)) and not isinstance(idx, bool):

@@ -231,6 +231,9 @@ class RImporter(RCalls, RBases, RowBuilder):
             return Opaque("an indexing expression")
         want = idx[0] if isinstance(idx[0], list) else [idx[0]]
         if not want or not all(isinstance(i, (int, float)) and not isinstance(i, bool) and i == int(i) for i in want):
+            if any(isinstance(x, InnerLayer) for x in base):
+                raise self.err("the layers of a base are indexed with values not known in the file: write the "
+                               "numbers (cnnspec import reads the code, it does not run it)", node[-1])
             return Opaque("an indexing expression")
         want = [int(i) for i in want]
         if all(i < 0 for i in want):
