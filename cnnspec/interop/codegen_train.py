@@ -57,6 +57,9 @@ def _scale_text(cfg: TrainConfig) -> str:
     return text + (f" + {cfg.offset!r}" if cfg.offset else "")
 
 
+from cnnspec.interop.codegen_heads import py_compile_args, py_targets, r_compile_args, r_targets, several  # noqa: E402
+
+
 # ---------------------------------------------------------------------------------------------- R
 def r_train(spec, value: Callable, pipe: str, target: str) -> list[str]:
     """R lines: compile(), callbacks, and fit() (with data for a Keras dataset)."""
@@ -71,8 +74,12 @@ def r_train(spec, value: Callable, pipe: str, target: str) -> list[str]:
     if "seed" in cfg.model_fields_set:
         lines.append(f"set_random_seed({cfg.seed})" if target == "keras3" else
                      f"tensorflow::set_random_seed({cfg.seed})")
-    lines += [f"model {pipe} compile(", f"  optimizer = optimizer_{opt.name}({opt_args}),",
-              f"  loss = {value(cfg.loss)},", f"  metrics = {_r_list(metrics)}", ")"]
+    lines += [f"model {pipe} compile(", f"  optimizer = optimizer_{opt.name}({opt_args}),"]
+    if several(spec):  # a loss, weight and metrics per output
+        lines += r_compile_args(spec, cfg, value, lambda m, loss: _r_metric(m, cfg.model_copy(update={"loss": loss})))
+    else:
+        lines += [f"  loss = {value(cfg.loss)},", f"  metrics = {_r_list(metrics)}"]
+    lines.append(")")
     cbs = _r_callbacks(cfg, value)
     fit_args = [f"epochs = {cfg.epochs}", f"batch_size = {cfg.batch_size}"]
     if cfg.validation_split is not None:
@@ -88,9 +95,9 @@ def r_train(spec, value: Callable, pipe: str, target: str) -> list[str]:
     shape = ", ".join(str(d) for d in spec.input_shape)
     lines += ["", f"# x_train: N x {' x '.join(str(d) for d in spec.input_shape)} inputs scaled as the section says "
               f"(x {_scale_text(cfg)}); y_train: labels{labels}"]
-    val = "validation_data = list(x_val, y_val), " if cfg.validation == "test" else ""
+    val = f"validation_data = list(x_val, {r_targets(spec, 'y_val')}), " if cfg.validation == "test" else ""
     lines += [f"train_model <- function(x_train, y_train{', x_val, y_val' if val else ''}) {{",
-              f"  model {pipe} fit(x_train, y_train, {val}" + ", ".join(fit_args) + ")", "}"]
+              f"  model {pipe} fit(x_train, {r_targets(spec, 'y_train')}, {val}" + ", ".join(fit_args) + ")", "}"]
     if ds is None:
         return lines
     y = (lambda s: f"to_categorical({s}, {k})") if categorical else (lambda s: s)
@@ -154,8 +161,9 @@ def py_train(spec, value: Callable) -> list[str]:
         lines.append("import math")
     if "seed" in cfg.model_fields_set:
         lines.append(f"keras.utils.set_random_seed({cfg.seed})")
-    lines += [f"model.compile(optimizer=keras.optimizers.{KERAS_OPTIMIZERS[opt.name]}({opt_args}), loss={value(cfg.loss)}, "
-              f"metrics=[{', '.join(metrics)}])"]
+    compile_args = (py_compile_args(spec, cfg, value) if several(spec) else
+                    f"loss={value(cfg.loss)}, metrics=[{', '.join(metrics)}]")
+    lines += [f"model.compile(optimizer=keras.optimizers.{KERAS_OPTIMIZERS[opt.name]}({opt_args}), {compile_args})"]
     fit_args = [f"batch_size={cfg.batch_size}", f"epochs={cfg.epochs}"]
     if cfg.validation_split is not None:
         fit_args.append(f"validation_split={cfg.validation_split!r}")
@@ -165,11 +173,12 @@ def py_train(spec, value: Callable) -> list[str]:
     if cbs:
         fit_args.append(f"callbacks=[{', '.join(cbs)}]")
     val = cfg.validation == "test"
+    val_arg = f"validation_data=(x_val, {py_targets(spec, 'y_val')}), " if val else ""
     k = _units(spec)
     lines += ["", "", f"def train_model(x_train, y_train{', x_val, y_val' if val else ''}):",
               f'    """Fit on inputs of shape (N, {", ".join(map(str, spec.input_shape))}) scaled as the section says '
               f'(x {_scale_text(cfg)}) and labels {"one-hot" if not sparse else f"0..{k - 1}"}."""',
-              f"    return model.fit(x_train, y_train, {'validation_data=(x_val, y_val), ' if val else ''}"
+              f"    return model.fit(x_train, {py_targets(spec, 'y_train')}, {val_arg}"
               + ", ".join(fit_args) + ")"]
     ds = _dataset(spec, cfg)
     if ds is None:
@@ -183,7 +192,7 @@ def py_train(spec, value: Callable) -> list[str]:
               f"    x_test = x_test.reshape((-1, {shape})) {scale}",
               f"    history = train_model(x_train, {y('y_train.reshape(-1)')}"
               + (f", x_test, {y('y_test.reshape(-1)')})" if val else ")"),
-              f"    print(model.evaluate(x_test, {y('y_test.reshape(-1)')}, verbose=0))"]
+              f"    print(model.evaluate(x_test, {py_targets(spec, y('y_test.reshape(-1)'))}, verbose=0))"]
     return lines
 
 

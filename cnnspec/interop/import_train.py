@@ -47,6 +47,12 @@ def _unknown(value: Any) -> bool:
     return isinstance(value, Opaque)
 
 
+def _metric_list(mets: Any) -> list:
+    """The section's metric names of a compile() metrics value (a name or a list)."""
+    mets = mets if isinstance(mets, list) else [mets]
+    return list(dict.fromkeys(_METRIC_NAMES.get(m, m) for m in mets if isinstance(m, str)))
+
+
 class TrainRecorder:
     """Collects what compile()/fit() and a dataset loader say, then writes a valid section."""
 
@@ -123,9 +129,14 @@ class TrainRecorder:
             yield "optimizer", opt, line
         if "loss" in self.compile:
             loss, line = self.compile["loss"]
+            if isinstance(loss, dict):  # several outputs: a loss per output name
+                loss = {k: loss_value(v) if isinstance(v, str) else v for k, v in loss.items()}
             yield "loss", loss_value(loss) if isinstance(loss, str) else loss, line
+        if "loss_weights" in self.compile:
+            yield "loss_weights", *self.compile["loss_weights"]
         if "metrics" in self.compile:
             mets, line = self.compile["metrics"]
-            mets = mets if isinstance(mets, list) else [mets]
-            known = [_METRIC_NAMES.get(m, m) for m in mets if isinstance(m, str)]
-            yield "metrics", list(dict.fromkeys(known)), line
+            if isinstance(mets, dict):  # several outputs: metrics per output name
+                yield "metrics", {k: _metric_list(v) for k, v in mets.items()}, line
+            else:
+                yield "metrics", _metric_list(mets), line

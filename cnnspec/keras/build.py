@@ -127,7 +127,7 @@ def build_check_report(spec, out) -> dict:
     krows = keras_rows(model)
     diffs = compare_rows(rep, krows)
     save_keras_atomic(model, out)
-    last = rep.rows[-1].output
+    last = next(r.output for r in rep.rows if r.row.name == spec.outputs[0])  # the (first) output's
     names = [str(i) for i in range(last[-1])] if len(last) == 1 and isinstance(last[-1], int) else None
     atomic_json(sidecar_path(out), make_meta(spec, names, input_scale(cfg.scale), cfg.offset))
     return {"spec": spec.label, "model": str(out), "sidecar": str(sidecar_path(out)), "layers": krows,

@@ -102,6 +102,7 @@ class EpochLogic:
         self.t0 = 0.0
         self.diverged: str | None = None
         self.phase: int | None = None  # 1 or 2 in a two-phase (fine_tune) run
+        self.main_head: str | None = None  # a model with several outputs: the first output's name
 
     def begin(self, epoch: int) -> float:
         """Start 0-based ``epoch``; returns its learning rate."""
@@ -127,6 +128,11 @@ class EpochLogic:
             return True  # the resume point stays at the last good epoch
         secs = time.perf_counter() - self.t0
         logs = {k: float(v) for k, v in logs.items()}
+        if self.main_head is not None:  # Keras names each head's metrics '<head>_accuracy'
+            for k in ("accuracy", "val_accuracy"):
+                head_key = k.replace("accuracy", f"{self.main_head}_accuracy")
+                if k not in logs and head_key in logs:
+                    logs[k] = logs[head_key]
         row = {"epoch": epoch + 1, "loss": logs.get("loss"), "accuracy": logs.get("accuracy"),
                "val_loss": logs.get("val_loss"), "val_accuracy": logs.get("val_accuracy"),
                "lr": float(self.lr), "seconds": round(secs, 3)}

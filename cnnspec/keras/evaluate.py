@@ -15,7 +15,6 @@ from cnnspec.runs.files import atomic_json, check_output
 def test_split_metrics(model, data, cfg) -> tuple[dict, float]:
     """(classification metrics of ``model`` on the run's test split, seconds spent predicting)."""
     from cnnspec.keras.pipeline import make_dataset
-    from cnnspec.runs.metrics import classification_metrics
 
     test_ds = make_dataset(data.ds.x_test, data.ds.y_test,
                            cfg.model_copy(update={"loss": "sparse_categorical_crossentropy"}), data.scale,
@@ -23,7 +22,23 @@ def test_split_metrics(model, data, cfg) -> tuple[dict, float]:
     t0 = time.perf_counter()
     probs = model.predict(test_ds, verbose=0)
     secs = time.perf_counter() - t0
-    return classification_metrics(data.ds.y_test, probs, data.ds.class_names), secs
+    return head_metrics(model, data.ds.y_test, probs, data.ds.class_names), secs
+
+
+def head_metrics(model, y, probs, class_names) -> dict:
+    """Classification metrics of the predictions; a model with several outputs: those of its first
+    output (the main head) plus ``heads``, each head's own metrics by output name (every head learns the labels)."""
+    from cnnspec.runs.metrics import classification_metrics
+
+    if not isinstance(probs, (list, tuple, dict)):
+        return classification_metrics(y, probs, class_names)
+    names = list(model.output_names)
+    outs = [probs[n] for n in names] if isinstance(probs, dict) else list(probs)
+    per = {n: classification_metrics(y, p, class_names) for n, p in zip(names, outs)}
+    main = dict(per[names[0]])
+    main["heads"] = {n: {"loss": m["loss"], "accuracy": m["accuracy"], "macro_avg": m["macro_avg"]}
+                     for n, m in per.items()}
+    return main
 
 
 def _fmt(shape) -> str:
@@ -62,11 +77,14 @@ def _load(model_path: Path, ds):
     except Exception as exc:  # noqa: BLE001 - any failure is "not a loadable model"
         raise ModelFileError(f"cannot load the Keras model: {type(exc).__name__}: "
                              f"{' '.join(str(exc).split())[:200]}", file=str(model_path)) from exc
+    if len(model.inputs) > 1:
+        raise DataError(f"this model has {len(model.inputs)} inputs: evaluation feeds one image array per example",
+                        file=str(model_path))
     inshape = tuple(model.input_shape[1:])
     if len(inshape) != len(ds.input_shape) or any(a is not None and a != b for a, b in zip(inshape, ds.input_shape)):
         raise DataError(f"dataset {ds.name} images are {_fmt(ds.input_shape)} but the model "
                         f"takes input {_fmt(inshape)}")
-    units = int(model.output_shape[-1])
+    units = min(int(t.shape[-1]) for t in model.outputs)  # several outputs: every head learns the labels
     top = int(ds.y_test.max()) if ds.y_test.size else -1
     if top >= units:
         raise DataError(f"dataset {ds.name} has labels up to {top} but the model has {units} outputs")
@@ -78,7 +96,6 @@ def evaluate(target: str, data_name: str | None, data_path: str | None, limit: i
     """Metrics of a run's model.keras (or a bare .keras) on a dataset's test split; the inputs
     are scaled as its sidecar says (cnnspec.runs.modelmeta). Returns (metrics, default folder)."""
     from cnnspec.data import load_dataset
-    from cnnspec.runs.metrics import classification_metrics
     from cnnspec.runs.modelmeta import load_model_meta
 
     model_path, folder, _ = _target(target)
@@ -97,7 +114,9 @@ def evaluate(target: str, data_name: str | None, data_path: str | None, limit: i
     names = meta.get("class_names") or ds.class_names
     if len(names) != units and len(ds.class_names) == units:
         names = ds.class_names
-    m = classification_metrics(ds.y_test, probs, list(names))
+    m = head_metrics(model, ds.y_test, probs, list(names))
+    if isinstance(probs, (list, tuple)):  # several outputs: the grid shows the main (first) head
+        probs = probs[0]
     if arrays is not None:  # for the worst-classified images grid
         arrays.update(x=ds.x_test, y=ds.y_test, probs=probs, names=list(m["class_names"]))
     m = {"model": str(model_path), "dataset": ds.name, "data_source": str(ds.source),

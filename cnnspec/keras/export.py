@@ -80,6 +80,12 @@ def load_keras(path: str | Path):
         msg = " ".join(str(exc).split())[:160]
         raise ModelFileError(f"not a loadable Keras model ({type(exc).__name__}: {msg})",
                              file=str(keras_path)) from exc
+    n_in, n_out = len(getattr(model, "inputs", None) or [1]), len(getattr(model, "outputs", None) or [1])
+    if n_in != 1 or n_out != 1:
+        raise ModelFileError(f"export writes models with one input and one output (the ONNX runtime, predict and "
+                             f"serve take one image and return one set of class scores); this model has {n_in} "
+                             f"input(s) and {n_out} output(s) ({', '.join(model.output_names)})",
+                             file=str(keras_path))
     shape = model_input_shape(model)
     out_shape = model.outputs[0].shape if getattr(model, "outputs", None) else model.output_shape
     meta = complete_meta(meta, num_classes=int(out_shape[-1]), input_shape=shape)

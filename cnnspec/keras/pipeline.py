@@ -34,14 +34,31 @@ class Prepared:
 
 
 def output_units(spec) -> int:
-    """K of a classifier whose last layer outputs (None, K); SpecError otherwise."""
+    """K of a classifier whose last layer outputs (None, K); SpecError otherwise. A model with several
+    outputs: every head must be such a classifier (each learns the labels); the smallest K."""
     from cnnspec.check.infer import infer
 
-    out = infer(spec)[-1].output
-    if len(out) != 1 or out[0] is None:
-        raise SpecError(f"training needs a classifier whose last layer outputs (None, K); this spec's "
-                        f"last layer outputs {tuple(out)}", file=spec.file, line=spec.rows[-1].line)
-    return int(out[0])
+    if len(spec.inputs) > 1:
+        raise SpecError(f"`cnnspec train` feeds one image array per example, and this spec has {len(spec.inputs)} "
+                        f"inputs ({', '.join(spec.input_names)}): training a model with several inputs is not "
+                        "supported yet (build it with `cnnspec build` or `cnnspec code` and fit it yourself)",
+                        file=spec.file, line=spec.inputs[1].line, field="inputs")
+    return min(head_units(spec, infer(spec)).values())
+
+
+def head_units(spec, results) -> dict[str, int]:
+    """Each output's K (a classifier head outputs (None, K)); SpecError naming the head otherwise."""
+    by_name = {r.row.name: r for r in results}
+    units = {}
+    for name in spec.outputs:
+        res = by_name[name]
+        out = res.output
+        if len(out) != 1 or out[0] is None:
+            what = "last layer" if len(spec.outputs) == 1 else f"output '{name}'"
+            raise SpecError(f"training needs a classifier whose {what} outputs (None, K); this spec's "
+                            f"{what} outputs {tuple(out)}", file=spec.file, line=res.row.line)
+        units[name] = int(out[0])
+    return units
 
 
 def _fmt_shape(s) -> str:
@@ -133,8 +150,10 @@ def augmenter(cfg: TrainConfig, input_shape):
 
 
 def make_dataset(x, y, cfg: TrainConfig, scale: float, *, units: int, training: bool, epoch_seed: int = 0,
-                 aug=None, distributed: bool = False):
-    """A tf.data pipeline of (x * scale + offset, label) batches; shuffled and augmented when training."""
+                 aug=None, distributed: bool = False, heads=None):
+    """A tf.data pipeline of (x * scale + offset, label) batches; shuffled and augmented when training.
+    ``heads``: a model with several outputs, [(name, units, loss)]: the label becomes one target per head
+    (a mapping by output name), one-hot for a categorical head."""
     import tensorflow as tf
 
     # Batches are gathered from in-memory tensors by shuffled index batches: much cheaper than
@@ -152,6 +171,8 @@ def make_dataset(x, y, cfg: TrainConfig, scale: float, *, units: int, training: 
     def prep(i):
         a = tf.cast(tf.gather(xt, i), tf.float32) * scale + offset
         b = tf.gather(yt, i)
+        if heads:
+            return a, {n: tf.one_hot(b, k) if loss == "categorical_crossentropy" else b for n, k, loss in heads}
         if onehot:
             b = tf.one_hot(b, units)
         return a, b

@@ -125,7 +125,12 @@ class _Run:
         from cnnspec.keras.build import adapt_normalization  # Normalization rows without mean/variance
 
         adapt_normalization(model, p.data.x_train, p.data.scale, float(p.cfg.offset))
-        model.compile(optimizer=make_optimizer(p.cfg), loss=p.cfg.loss, metrics=make_metrics(p.cfg))
+        if len(model.outputs) > 1:  # one loss (weighted) and metric set per head, keyed by output name
+            from cnnspec.keras.compiled import head_compile_args
+
+            model.compile(optimizer=make_optimizer(p.cfg), **head_compile_args(model, p.cfg))
+        else:
+            model.compile(optimizer=make_optimizer(p.cfg), loss=p.cfg.loss, metrics=make_metrics(p.cfg))
         return model
 
     # -- phase 2: the run directory (created and locked only now) -----------------------------
@@ -191,19 +196,24 @@ class _Run:
 
     def _fit_phase(self, epochs: int, phase: int | None = None, lr: float | None = None) -> None:
         """model.fit up to ``epochs`` from the resume point (one phase of a two-phase run)."""
+        from cnnspec.keras.compiled import heads_feed
         from cnnspec.keras.pipeline import augmenter, make_dataset
 
         p, st = self.p, self.p.state
         d, dist = p.data, self.strategy is not None
+        feed = heads_feed(self.model, p.cfg)
         train_ds = make_dataset(d.x_train, d.y_train, p.cfg, d.scale, units=d.num_outputs, training=True,
-                                epoch_seed=st.epoch, aug=augmenter(p.cfg, p.spec.input_shape), distributed=dist)
+                                epoch_seed=st.epoch, aug=augmenter(p.cfg, p.spec.input_shape), distributed=dist,
+                                heads=feed)
         val_ds = None if d.x_val is None else make_dataset(d.x_val, d.y_val, p.cfg, d.scale, units=d.num_outputs,
-                                                           training=False, distributed=dist)
+                                                           training=False, distributed=dist, heads=feed)
         steps = math.ceil(len(d.x_train) / p.cfg.batch_size)
         self.progress = self.progress_factory(epochs, steps) if self.progress_factory else None
         logic = EpochLogic(p.cfg, st, p.history, len(d.x_train), rundir=self.run, save=self._save,
                            progress=self.progress, stop=self.stop, clock=self.seconds)
         logic.phase = phase
+        if feed:  # several outputs: history's accuracy/loss columns of the main (first) head stay filled
+            logic.main_head = feed[0][0]
         if lr is not None:
             logic.base_lr = lr
         t_fit = time.perf_counter()
@@ -231,7 +241,7 @@ class _Run:
         from cnnspec.runs.modelmeta import make_meta
 
         p, st, run = self.p, self.p.state, self.run
-        if not (run / rd.MODEL).exists():
+        if not (run / rd.MODEL).exists():  # noqa: SIM102
             self._save(rd.MODEL)
         best = keras.saving.load_model(str(run / rd.MODEL))
         m, eval_secs = test_split_metrics(best, p.data, p.cfg)
@@ -252,6 +262,7 @@ class _Run:
         return {"dataset": p.data.ds.name, "split": "test", "model": rd.MODEL, "best_epoch": st.best_epoch,
                 **{k: m[k] for k in ("n", "loss", "accuracy", "macro_avg", "class_names", "per_class",
                                      "confusion_matrix")},
+                **({"heads": m["heads"]} if "heads" in m else {}),  # several outputs: each head's test metrics
                 "epochs_finished": st.epoch, "stopped_early": st.stopped_early,
                 "run_seconds": self.seconds(),
                 "train_seconds": round(st.train_seconds, 3), "fit_seconds": round(st.fit_seconds, 3),

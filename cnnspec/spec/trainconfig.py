@@ -41,6 +41,9 @@ _ALLOWED = {
     "adagrad": _COMMON | {"initial_accumulator_value"},
 }
 PosFloat = float
+#: the losses and metrics a section (or each head of a model with several outputs) may use
+LOSSES = ("sparse_categorical_crossentropy", "categorical_crossentropy")
+METRICS = ("accuracy", "top_5_accuracy")
 
 
 class Optimizer(Strict):
@@ -178,9 +181,14 @@ class TrainConfig(Strict):
                      Optimizer] = "adam"
     learning_rate: Optional[float] = Field(None, gt=0)
     lr_schedule: Optional[Schedule] = Field(None, discriminator="type")
-    loss: Literal["sparse_categorical_crossentropy", "categorical_crossentropy"] = \
-        "sparse_categorical_crossentropy"
-    metrics: list[Literal["accuracy", "top_5_accuracy"]] = Field(default_factory=lambda: ["accuracy"])
+    loss: Union[Literal[LOSSES], dict[str, Literal[LOSSES]]] = "sparse_categorical_crossentropy"
+    metrics: Union[list[Literal[METRICS]], dict[str, list[Literal[METRICS]]]] = \
+        Field(default_factory=lambda: ["accuracy"])
+    #: several outputs (cnnspec.spec.heads): each head's weight in the total loss; per-head losses and
+    #: metrics (``loss``/``metrics`` given as mappings keyed by output name are moved here)
+    loss_weights: Optional[dict[str, float]] = None
+    head_losses: Optional[dict[str, Literal[LOSSES]]] = None
+    head_metrics: Optional[dict[str, list[Literal[METRICS]]]] = None
     kernel_initializer: Optional[str] = None
     l2: Optional[float] = Field(None, ge=0)
     early_stopping: Optional[EarlyStopping] = None
@@ -194,6 +202,12 @@ class TrainConfig(Strict):
 
     @model_validator(mode="after")
     def _consistent(self):
+        from cnnspec.spec.heads import head_names, split_mappings
+
+        split_mappings(self)
+        for k, w in (self.loss_weights or {}).items():
+            if not (w >= 0 and w < float("inf")):
+                raise _blame(f"loss_weights.{k}", f"loss weight {w!r} of '{k}' must be a number >= 0")
         if self.validation_split is not None and self.validation is not None:
             raise _blame("validation", "give either validation_split or validation, not both")
         if isinstance(self.optimizer, Optimizer) and self.optimizer.learning_rate is not None \
@@ -205,7 +219,8 @@ class TrainConfig(Strict):
         for what, obj in (("checkpoint", self.checkpoint), ("early_stopping", self.early_stopping),
                           ("lr_schedule", self.lr_schedule)):
             mon = getattr(obj, "monitor", None)
-            if mon and mon.removeprefix("val_") not in ("loss", *self.metrics):
+            per_head = {f"{h}_{m}" for h in head_names(self) for m in ("loss", *self.metrics)}
+            if mon and mon.removeprefix("val_") not in ("loss", *self.metrics, *per_head):
                 raise _blame(f"{what}.monitor", f"{what} monitors {mon!r}: choose loss, val_loss or a metric "
                                  f"({', '.join(self.metrics)}, with or without val_)")
             if mon and mon.startswith("val_") and not has_val:
@@ -317,7 +332,7 @@ _NOT_KEYS = {"Optimizer", "step", "reduce_on_plateau", "cosine", "exponential", 
 def _clean_loc(loc: tuple) -> tuple:
     out = []
     for k in loc:
-        if isinstance(k, str) and (k in _NOT_KEYS or k.startswith("literal[") or k.startswith("function-")):
+        if isinstance(k, str) and (k in _NOT_KEYS or k.startswith(("literal[", "function-", "dict[", "list["))):
             continue
         out.append(k)
     return tuple(out)
@@ -342,7 +357,8 @@ def parse_train(section: Any, file: str | None = None, line: int | None = None) 
     except ValidationError as exc:
         errs = exc.errors()
         # a union (optimizer: name | mapping) reports one error per member: prefer the mapping's
-        errs.sort(key=lambda e: (any(isinstance(k, str) and k.startswith("literal[") for k in e["loc"]),
+        errs.sort(key=lambda e: (e["type"] in ("list_type", "dict_type") and len(e["loc"]) == 2,
+                                 any(isinstance(k, str) and k.startswith("literal[") for k in e["loc"]),
                                  e["type"] == "model_type"))
         err = errs[0]
         raw_loc = err.get("loc", ())
@@ -377,6 +393,9 @@ def for_spec(spec) -> TrainConfig:
         cfg = TrainConfig.model_validate({**cfg.model_dump(exclude_unset=True, by_alias=True), "scale": 1.0})
     if cfg.fine_tune is not None:
         check_fine_tune(spec, cfg.fine_tune)
+    from cnnspec.spec.heads import check_heads
+
+    check_heads(spec, cfg)
     return cfg
 
 

@@ -1,0 +1,113 @@
+"""Training a model with several outputs (per-head loss, loss_weights, metrics), through the real CLI:
+history and metrics per head, evaluate, export's one-line refusal; several inputs refused in one line;
+generated training code that runs in Keras."""
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from conftest import SPECS, cli_subprocess
+
+from cnnspec.errors import SpecError
+from cnnspec.spec.loader import load_spec
+
+
+def cli(*args, timeout=300):
+    return cli_subprocess(*args, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def heads_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "heads"
+    p = cli("train", SPECS / "two_heads.yaml", "--out", out, "--limit", "300", "--epochs", "2",
+            "--validation-split", "0.2", "--json")
+    assert p.returncode == 0, p.stderr
+    return out, json.loads(p.stdout)
+
+
+def test_history_and_metrics_per_head(heads_run):
+    out, res = heads_run
+    assert res["status"] == "finished" and res["epochs_finished"] == 2
+    rows = list(csv.DictReader((out / "history.csv").open()))
+    assert len(rows) == 2
+    for col in ("classes_loss", "aux_loss", "val_classes_loss", "val_aux_loss", "classes_accuracy",
+                "aux_accuracy", "classes_top_5_accuracy", "val_classes_top_5_accuracy"):
+        assert rows[-1][col] not in ("", None), col
+    assert "aux_top_5_accuracy" not in rows[-1]  # the aux head's metrics are its own
+    # the total loss is the weighted sum of the heads' losses (weights 1.0 and 0.3); accuracy is the main head's
+    total = float(rows[-1]["classes_loss"]) + 0.3 * float(rows[-1]["aux_loss"])
+    assert float(rows[-1]["loss"]) == pytest.approx(total, rel=1e-3)
+    assert rows[-1]["accuracy"] == rows[-1]["classes_accuracy"]
+    m = json.loads((out / "metrics.json").read_text())
+    assert set(m["heads"]) == {"classes", "aux"}
+    assert m["accuracy"] == m["heads"]["classes"]["accuracy"] and 0 <= m["heads"]["aux"]["accuracy"] <= 1
+    conf = json.loads((out / "config.json").read_text())["train"]
+    assert conf["loss_weights"] == {"classes": 1.0, "aux": 0.3} and conf["head_metrics"]["aux"] == ["accuracy"]
+
+
+def test_evaluate_and_export_of_two_heads(heads_run, tmp_path):
+    out, _ = heads_run
+    p = cli("evaluate", out, "-o", tmp_path / "eval.json")
+    assert p.returncode == 0, p.stderr
+    m = json.loads((tmp_path / "eval.json").read_text())
+    assert set(m["heads"]) == {"classes", "aux"} and m["n"] > 0
+    p = cli("export", out, "-o", tmp_path / "m.onnx")
+    assert p.returncode == 2
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in p.stderr
+    assert "one input and one output" in lines[0] and "(classes, aux)" in lines[0]
+    assert not list(tmp_path.glob("*.onnx")) and not list(tmp_path.glob(".*tmp*"))
+
+
+def test_training_several_inputs_is_refused_in_one_line(tmp_path):
+    p = cli("train", SPECS / "two_inputs.yaml", "--out", tmp_path / "r", "--epochs", "1", "--limit", "50")
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1
+    assert "two_inputs.yaml:10:" in p.stderr and "2 inputs (image, meta)" in p.stderr
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("train,words", [
+    ("loss_weights: {classes: 1.0, auxx: 0.5}", "names 'auxx', which is not an output"),
+    ("loss: {classes: sparse_categorical_crossentropy, aux: mse}", "train.loss.aux"),
+    ("metrics: {aux: [acc]}", "train.metrics.aux"),
+    ("loss_weights: {classes: -1}", "must be a number >= 0"),
+    ("early_stopping: {monitor: val_nope_accuracy}\n  validation_split: 0.2", "monitors 'val_nope_accuracy'"),
+])
+def test_bad_head_settings_one_line(tmp_path, train, words):
+    text = (SPECS / "two_heads.yaml").read_text().split("\ntrain:")[0] + "\n"
+    line = len(text.splitlines()) + 2  # the first key under train:
+    text += "train:\n  " + train + "\n"
+    p = tmp_path / "s.yaml"
+    p.write_text(text)
+    with pytest.raises(SpecError) as e:
+        from cnnspec.check.infer import check
+
+        check(load_spec(p))
+    assert words in str(e.value) and f"s.yaml:{line}:" in str(e.value), str(e.value)
+
+
+def test_head_monitor_accepted(tmp_path):
+    from cnnspec.spec.trainconfig import for_spec
+
+    text = (SPECS / "two_heads.yaml").read_text() + "  validation_split: 0.2\n  checkpoint: {monitor: val_aux_accuracy}\n"
+    p = tmp_path / "s.yaml"
+    p.write_text(text)
+    assert for_spec(load_spec(p)).checkpoint.monitor == "val_aux_accuracy"
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_generated_training_code_runs_in_keras():
+    pytest.importorskip("keras")
+    import numpy as np
+
+    from cnnspec.interop.codegen import generate
+
+    ns: dict = {}
+    code = generate(load_spec(SPECS / "two_heads.yaml"), "python").replace("model.summary()", "")
+    exec(compile(code, "<generated>", "exec"), ns)
+    x = np.random.default_rng(0).random((32, 28, 28, 1)).astype("float32")
+    y = np.arange(32) % 10
+    hist = ns["train_model"](x, y).history
+    assert {"classes_loss", "aux_loss", "classes_top_5_accuracy", "aux_accuracy"} <= set(hist)
