@@ -18,7 +18,12 @@ def start_phase2(model, cfg, ft, make_optimizer, make_metrics) -> str:
         for layer in base.layers[:inner.index(ft.from_layer)]:
             layer.trainable = False
         phase2 = with_flags(cfg, {"learning_rate": ft.learning_rate})
-        model.compile(optimizer=make_optimizer(phase2), loss=cfg.loss, metrics=make_metrics(cfg))
+        if len(model.outputs) > 1:  # several outputs: each head's loss, weight and metrics again
+            from cnnspec.keras.compiled import head_compile_args
+
+            model.compile(optimizer=make_optimizer(phase2), **head_compile_args(model, cfg))
+        else:
+            model.compile(optimizer=make_optimizer(phase2), loss=cfg.loss, metrics=make_metrics(cfg))
         return base.name
     raise CnnspecError(f"fine_tune: no layer '{ft.from_layer}' in a pretrained base of the model",
                        field="train.fine_tune.from")

@@ -39,9 +39,9 @@ def output_units(spec) -> int:
     from cnnspec.check.infer import infer
 
     if len(spec.inputs) > 1:
-        raise SpecError(f"`cnnspec train` feeds one image array per example, and this spec has {len(spec.inputs)} "
-                        f"inputs ({', '.join(spec.input_names)}): training a model with several inputs is not "
-                        "supported yet (build it with `cnnspec build` or `cnnspec code` and fit it yourself)",
+        raise SpecError(f"this spec has {len(spec.inputs)} inputs ({', '.join(spec.input_names)}): training needs "
+                        "one array per input, and cnnspec's datasets give one image array per example (build the "
+                        "model with `cnnspec build` or `cnnspec code` and fit it yourself)",
                         file=spec.file, line=spec.inputs[1].line, field="inputs")
     return min(head_units(spec, infer(spec)).values())
 

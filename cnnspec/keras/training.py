@@ -241,7 +241,7 @@ class _Run:
         from cnnspec.runs.modelmeta import make_meta
 
         p, st, run = self.p, self.p.state, self.run
-        if not (run / rd.MODEL).exists():  # noqa: SIM102
+        if not (run / rd.MODEL).exists():
             self._save(rd.MODEL)
         best = keras.saving.load_model(str(run / rd.MODEL))
         m, eval_secs = test_split_metrics(best, p.data, p.cfg)

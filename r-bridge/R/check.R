@@ -12,7 +12,8 @@
 #' @return A data.frame of class `cnnspec_check`, one row per layer: `name`, `type`, `output`,
 #'   `params`, `expected_output`, `expected_params`, `ok`. Attributes: `totals` (list of `total`,
 #'   `trainable`, `non_trainable`), `mismatches` (a data.frame: `name`, `field`, `expected`,
-#'   `computed`, `line`, `hint`, `message`) and `spec` (label, file, source, input shape).
+#'   `computed`, `line`, `hint`, `message`) and `spec` (label, file, source, input shape, and the
+#'   names of the model's `inputs` and `outputs`).
 #' @seealso [cnnspec_model()] builds the same spec as a Keras model.
 #' @export
 #' @examplesIf cnnspec_available()
@@ -45,7 +46,8 @@ cnnspec_check <- function(path) {
   attr(df, "mismatches") <- mism
   attr(df, "spec") <- list(label = res$label, file = res$file, source = res$source, ok = res$ok,
                            has_expect = res$has_expect, input_shape = unlist(res$input_shape),
-                           trainable = num(r$trainable))
+                           trainable = num(r$trainable), inputs = unlist(res$inputs),
+                           outputs = unlist(res$outputs))
   class(df) <- c("cnnspec_check", "data.frame")
   df
 }
