@@ -105,8 +105,11 @@ class BaseObject:
         if not frozen:
             return True, None
         names = self.layer_names()
-        k = max(frozen) + 1
         weighted = weighted_layers(self.cls.keras_class, names)
+        frozen = [i for i in frozen if names[i] in weighted]  # freezing a layer without weights changes nothing
+        if not frozen:
+            return True, None
+        k = max(frozen) + 1
         gaps = [names[i] for i in range(k) if names[i] in weighted and self.flags.get(i) is not False]
         if gaps:
             raise ValueError(f"the code freezes layers of {self.cls.keras_class} after '{gaps[0]}', which stays "
@@ -196,7 +199,7 @@ def base_input(base: BaseObject, x: Any) -> tuple[Any, bool | None]:
     if not isinstance(x, Preprocessed):
         return x, None
     own = base.cls.preprocessing
-    if own != x.style and not (own == "none"):
+    if own != x.style:
         raise ValueError(f"{base.label}: the input is preprocessed '{x.style}'-style but "
                          f"{base.cls.keras_class} preprocesses '{own}'-style; use the base's own preprocess_input")
     return x.tensor, True

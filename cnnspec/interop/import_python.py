@@ -300,6 +300,7 @@ class PyImporter(PyCalls, PyBases, RowBuilder):
         out: list = []
 
         def gen(i: int) -> Any:
+            """Run generator i and the ones after it; an Opaque when a value is not known."""
             if i == len(node.generators):
                 out.append(self.eval(node.elt, local))
                 return None
