@@ -106,9 +106,8 @@ class BaseObject:
             return True, None
         names = self.layer_names()
         weighted = weighted_layers(self.cls.keras_class, names)
-        frozen = [i for i in frozen if names[i] in weighted]  # freezing a layer without weights changes nothing
-        if not frozen:
-            return True, None
+        if not any(names[i] in weighted for i in frozen):
+            return True, None  # freezing layers without weights changes nothing
         k = max(frozen) + 1
         gaps = [names[i] for i in range(k) if names[i] in weighted and self.flags.get(i) is not False]
         if gaps:
