@@ -111,3 +111,10 @@ def test_generated_training_code_runs_in_keras():
     y = np.arange(32) % 10
     hist = ns["train_model"](x, y).history
     assert {"classes_loss", "aux_loss", "classes_top_5_accuracy", "aux_accuracy"} <= set(hist)
+
+
+@pytest.mark.parametrize("cmd,spec", [("doctor", "two_heads.yaml"), ("lr-find", "two_inputs.yaml")])
+def test_diagnostics_refuse_several_inputs_or_outputs_in_one_line(cmd, spec, tmp_path):
+    p = cli(cmd, SPECS / spec, "--limit", "50", *(["-o", tmp_path / "lr.png"] if cmd == "lr-find" else []))
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert "one input and one output" in p.stderr and f"{spec}:" in p.stderr

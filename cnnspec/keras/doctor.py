@@ -45,6 +45,10 @@ def _output_units(spec) -> int:
     from cnnspec.check.infer import infer
     from cnnspec.errors import SpecError
 
+    if spec.multi_io:
+        raise SpecError(f"doctor and lr-find diagnose models with one input and one output; this spec has "
+                        f"{len(spec.inputs)} input(s) ({', '.join(spec.input_names)}) and {len(spec.outputs)} "
+                        f"output(s) ({', '.join(spec.outputs)})", file=spec.file, line=spec.rows[-1].line)
     out = infer(spec)[-1].output
     if len(out) != 1 or out[0] is None:
         raise SpecError(f"doctor needs a classifier whose last layer outputs (None, K); this one outputs "

@@ -82,9 +82,9 @@ def load_keras(path: str | Path):
                              file=str(keras_path)) from exc
     n_in, n_out = len(getattr(model, "inputs", None) or [1]), len(getattr(model, "outputs", None) or [1])
     if n_in != 1 or n_out != 1:
-        raise ModelFileError(f"export writes models with one input and one output (the ONNX runtime, predict and "
-                             f"serve take one image and return one set of class scores); this model has {n_in} "
-                             f"input(s) and {n_out} output(s) ({', '.join(model.output_names)})",
+        raise ModelFileError(f"this model has {n_in} input(s) and {n_out} output(s) ({', '.join(model.output_names)}): "
+                             "export, ensemble and inspect take models with one input and one output (the ONNX "
+                             "runtime, predict and serve take one image and return one set of class scores)",
                              file=str(keras_path))
     shape = model_input_shape(model)
     out_shape = model.outputs[0].shape if getattr(model, "outputs", None) else model.output_shape
