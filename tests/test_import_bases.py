@@ -389,3 +389,27 @@ def test_every_base_is_found_by_the_name_keras_gives_it():
         assert by_name(printed) == [base] and by_name(printed + "_1") == [base], base
     assert by_name("MobilenetV3small") == ["MobileNetV3Small"]  # tf.keras 2's spelling
     assert by_name("NASNet") == ["NASNetMobile", "NASNetLarge"]  # Keras 2: one name, told apart by the count
+
+
+def test_two_phase_fine_tuning_scripts_give_fine_tune():
+    """Published two-phase scripts: fit with the base frozen, unfreeze from a layer, compile at a lower
+    rate, fit again -> the base row frozen, the first fit's settings, ``fine_tune: {from, epochs, lr}``."""
+    data = Path(__file__).resolve().parent / "data"
+    from cnnspec.spec.trainconfig import for_spec
+
+    py = load_spec("p.yaml", text=import_file(str(data / "tf_transfer_learning_tutorial.py")))
+    base = next(r for r in py.rows if r.layer.keras_class == "MobileNetV2")
+    assert not base.layer.trainable and [r.type for r in py.rows[:2]] == ["RandomFlip", "RandomRotation"]
+    cfg = for_spec(py)  # fine_tune checked against the spec: a frozen base with that layer
+    ft = cfg.fine_tune
+    assert (ft.epochs, ft.learning_rate, cfg.epochs, cfg.optimizer.learning_rate) == (10, 1e-5, 10, 1e-4)
+    from cnnspec.interop.import_bases import BaseObject
+    from cnnspec.layers.applications import application_class
+
+    assert ft.from_layer == BaseObject(application_class("MobileNetV2"), {"include_top": (False, 0)}, 0,
+                                       "b").layer_names()[100]  # base_model.layers[:100] frozen
+    r = load_spec("r.yaml", text=import_file(str(data / "r_chollet_fine_tuning.R")))
+    rcfg = for_spec(r)
+    assert not r.rows[0].layer.trainable and rcfg.epochs == 30
+    assert (rcfg.fine_tune.from_layer, rcfg.fine_tune.epochs, rcfg.fine_tune.learning_rate) == \
+        ("block3_conv1", 100, 1e-5)

@@ -163,6 +163,82 @@ def drop_input_shape(row: ImportedRow, model: ImportedModel) -> None:
         del row.options["input_shape"]
 
 
+def inline(sub: ImportedModel, x: Any, err, line: int) -> Any:
+    """A Sequential model called on a tensor (``x = data_augmentation(inputs)``): its rows are added to
+    the tensor's model in place (a name taken already gets Keras's next default name); the output
+    tensor. Calling a model on data (inference in a script) builds nothing."""
+    from cnnspec.interop.import_common import Tensor, next_name
+
+    if not isinstance(x, Tensor):
+        return Opaque("the output of calling a model")
+    if sub.functional or not sub.rows:
+        raise err("a functional model called on a tensor is not supported: write its layers in place", line)
+    model, prev = x.model, x.ref
+    for r in sub.rows:
+        taken = r.name is None or any(o.name == r.name for o in model.rows)
+        row = ImportedRow(r.cls, dict(r.options), r.line, next_name(model, r.cls) if taken else r.name, [prev],
+                          r.trainable)
+        model.rows.append(row)
+        prev = row.name
+    sub.rows = []  # used up: not a model of its own any more
+    return Tensor(model, prev)
+
+
+# ---------------------------------------------------------------------------------------------- two phases
+@dataclass
+class Phase:
+    """What a ``fit()`` call trains with: the compile/fit settings so far and each base's freezing."""
+
+    compile: dict
+    fit: dict
+    states: list[tuple[BaseObject, bool, dict]]
+    initial_epoch: bool = False
+
+
+def snapshot(recorder, bases: list[BaseObject], initial_epoch: bool) -> Phase:
+    """The state at a ``fit()`` call."""
+    return Phase(dict(recorder.compile), dict(recorder.fit), [(b, b.trainable, dict(b.flags)) for b in bases],
+                 initial_epoch)
+
+
+def _options_at(base: BaseObject, trainable: bool, flags: dict) -> tuple[bool, str | None]:
+    now = base.trainable, base.flags
+    base.trainable, base.flags = trainable, flags
+    try:
+        return base.options()
+    finally:
+        base.trainable, base.flags = now
+
+
+def two_phase(phases: list[Phase], recorder) -> dict | None:
+    """Two-phase fine-tuning as scripts write it — fit with the base frozen, unfreeze (from a layer),
+    compile again at a lower learning rate, fit again — as ``fine_tune: {from, epochs, learning_rate}``:
+    the base row frozen for phase 1, the train section's settings those of the first fit. None when the
+    script does not do that (or its phase-2 values are not literals)."""
+    if len(phases) < 2:
+        return None
+    first, last = phases[0], phases[-1]
+    for (base, t1, f1), (_, t2, f2) in zip(first.states, last.states):
+        try:
+            frozen, _ = _options_at(base, t1, f1)
+            trainable, start = _options_at(base, t2, f2)
+        except ValueError:
+            continue
+        if frozen or not trainable:
+            continue
+        epochs = last.fit.get("epochs", (None,))[0]
+        done = first.fit.get("epochs", (0,))[0] if last.initial_epoch else 0
+        opt = last.compile.get("optimizer", (None,))[0]
+        rate = opt.get("learning_rate") if isinstance(opt, dict) else None
+        if not isinstance(epochs, int) or not isinstance(done, int) or epochs - done < 1 or \
+                not isinstance(rate, (int, float)) or isinstance(rate, bool):
+            continue
+        recorder.compile, recorder.fit = dict(first.compile), dict(first.fit)
+        base.set_all(False)
+        return {"from": start or base.layer_names()[1], "epochs": epochs - done, "learning_rate": float(rate)}
+    return None
+
+
 # ---------------------------------------------------------------------------------------------- preprocessing
 @dataclass
 class Preprocessed(Opaque):

@@ -247,6 +247,7 @@ class RowBuilder:
         self.train: dict[str, Any] = {}
         self.train_notes: list[str] = []
         self.bases: list = []  # keras.applications bases placed in a model (import_bases.BaseObject)
+        self.phases: list = []  # the state at each fit() (import_bases.Phase): two-phase fine-tuning
 
     def err(self, msg: str, line: int | None) -> SpecError:
         """A one-line error at a line of the imported file."""

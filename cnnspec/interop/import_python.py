@@ -70,7 +70,12 @@ class PyImporter(PyCalls, PyBases, RowBuilder):
     def run(self) -> ImportedModel:
         """Interpret the module and return the model it builds."""
         self.block(self.tree.body, self.globals)
+        from cnnspec.interop.import_bases import two_phase
+
+        fine_tune = two_phase(self.phases, self.recorder)
         self.train, self.train_notes = self.recorder.section()
+        if fine_tune is not None:
+            self.train["fine_tune"] = fine_tune
         return self.result()
 
     # -- statements --------------------------------------------------------------------------------

@@ -73,9 +73,10 @@ class PyBases:
             x, pre = base_input(base, self.eval(node.args[0], env))
         except ValueError as exc:
             raise self.err(str(exc), node.lineno) from exc
-        if isinstance(x, ImportedModel) or not isinstance(x, Tensor):
-            why = f" (got {x.what})" if isinstance(x, Opaque) else ""
-            raise self.err(f"{base.label}(x): x must be keras.Input(...) or a layer output defined above{why}",
+        if isinstance(x, Opaque):
+            return Opaque("the output of a base called on data")  # inference in a script builds nothing
+        if not isinstance(x, Tensor):
+            raise self.err(f"{base.label}(x): x must be keras.Input(...) or a layer output defined above",
                            node.lineno)
         row = self.base_row(x.model, base, [x.ref], node.lineno, pre)
         return Tensor(x.model, row.name)

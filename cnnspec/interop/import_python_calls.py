@@ -7,7 +7,7 @@ import ast
 import re
 from typing import Any
 
-from cnnspec.interop.import_bases import BaseObject, InnerLayer, base_class
+from cnnspec.interop.import_bases import BaseObject, InnerLayer, base_class, inline, snapshot
 from cnnspec.interop.import_common import (
     PY_NAMES, ImportedModel, ModuleRef, Opaque, PendingLayer, Tensor, Unsupported, as_shape, layer_class,
     next_name, positional, static_shape)
@@ -195,6 +195,9 @@ class PyCalls:
             for k, (v, aline) in self.kwargs(node, env).items():
                 if not isinstance(v, Opaque):
                     store[k] = (v, aline)
+            if attr != "compile":
+                self.phases.append(snapshot(self.recorder, self.bases,
+                                            any(k.arg == "initial_epoch" for k in node.keywords)))
         return Opaque(f"the result of model.{attr}()")
 
     # -- values --------------------------------------------------------------------------------------
@@ -307,9 +310,11 @@ class PyCalls:
         return self.apply_value(layer, [self.eval(a, env) for a in args], node.lineno)
 
     def apply_model(self, model: Any, node: ast.Call, env) -> Any:
-        """``model(x)``: calling a model (inference in a script) builds no layers."""
-        for a in node.args:
-            self.eval(a, env)
+        """``model(x)``: a Sequential called on a tensor adds its rows there; on data (inference in a
+        script) it builds nothing."""
+        args = [self.eval(a, env) for a in node.args]
+        if isinstance(model, ImportedModel) and len(args) == 1 and isinstance(args[0], Tensor):
+            return inline(model, args[0], self.err, node.lineno)
         return Opaque("the output of calling a model")
 
     def apply_value(self, layer: PendingLayer, x: Any, line: int) -> Tensor:

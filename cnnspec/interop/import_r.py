@@ -69,7 +69,12 @@ class RImporter(RCalls, RBases, RowBuilder):
         """Interpret the script and return the model it builds."""
         for st in self.stmts:
             self.exec(st, self.globals)
+        from cnnspec.interop.import_bases import two_phase
+
+        fine_tune = two_phase(self.phases, self.recorder)
         self.train, self.train_notes = self.recorder.section()
+        if fine_tune is not None:
+            self.train["fine_tune"] = fine_tune
         return self.result()
 
     def exec(self, st, env: Env) -> Any:

@@ -107,6 +107,8 @@ class RBases:
                 raise self.err(f"{base.label}: layers are piped into tensors in a functional model", line)
             self.base_row(target, base, None, line, pre)
             return target
+        if isinstance(target, Opaque):
+            return Opaque("the output of a base called on data")  # inference in a script builds nothing
         if not isinstance(target, Tensor):
             raise self.err(f"{base.label}: a base is applied to a model or tensor", line)
         row = self.base_row(target.model, base, [target.ref], line, pre)

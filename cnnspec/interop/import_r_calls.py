@@ -273,6 +273,10 @@ class RCalls:
         for n, v, aline in args:
             if n is not None and not isinstance(v, Opaque):
                 store[snake(n) if n != "lr" else n] = (v, aline)
+        if fn != "compile":
+            from cnnspec.interop.import_bases import snapshot
+
+            self.phases.append(snapshot(self.recorder, self.bases, any(n == "initial_epoch" for n, _, _ in args)))
         return Opaque(f"the result of {fn}()")
 
 
