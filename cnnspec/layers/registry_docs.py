@@ -138,6 +138,13 @@ def json_schema() -> dict[str, Any]:
     # a row whose type is a variable ($base) is checked once expanded, by `cnnspec check`
     rows.append({"type": "object", "required": ["type"],
                  "properties": {"type": {"type": "string", "pattern": r"^\$"}}})
+    # a model input (a functional model with several inputs: one Input row each)
+    defs["Input"] = {"type": "object", "additionalProperties": False, "required": ["type", "shape"],
+                     "description": "a model input, as Keras's InputLayer row (instead of the top-level `input`)",
+                     "properties": {"type": {"enum": ["Input", "InputLayer", "layer_input", "keras_input"]},
+                                    "name": {"type": "string"}, "shape": shape, "dtype": {"type": "string"},
+                                    "batch_size": {"type": ["integer", "string"]}}}
+    rows.append({"$ref": "#/$defs/Input"})
     defs["row"] = {"anyOf": rows}
     defs["layers"] = {"type": "array", "items": {"anyOf": [{"$ref": "#/$defs/row"}, {"$ref": "#/$defs/use"},
                                                           {"$ref": "#/$defs/repeat"}]}}
@@ -146,7 +153,7 @@ def json_schema() -> dict[str, Any]:
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://cnnspec.invalid/spec.schema.json",
-        "title": "cnnspec spec", "type": "object", "additionalProperties": False, "required": ["input", "layers"],
+        "title": "cnnspec spec", "type": "object", "additionalProperties": False, "required": ["layers"],
         "properties": {
             "name": {"type": "string"}, "source": {"type": "string"}, "description": {"type": "string"},
             "notes": {}, "vars": {"type": "object"}, "variants": {"type": "object"},
@@ -154,6 +161,8 @@ def json_schema() -> dict[str, Any]:
                       "anyOf": [shape, {"type": "object", "properties": {
                           "shape": shape, "dtype": {"type": "string"}, "batch_size": {"type": "integer"}}}]},
             "layers": {"$ref": "#/$defs/layers"},
+            "outputs": {"description": "the output rows of a model with several outputs, in order",
+                        "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
             "blocks": {"type": "object", "additionalProperties": {
                 "anyOf": [{"$ref": "#/$defs/layers"},
                           {"type": "object", "properties": {"vars": {"type": "object"}, "doc": {"type": "string"},
