@@ -223,6 +223,10 @@ def _link(spec: Spec) -> None:
                 used.add(ref)
                 continue
             j = index.get(ref)
+            if j is None and ref == INPUT and "inputs" not in row.key_lines:
+                raise SpecError(f"'{row.name}' takes the model input by default, but this spec declares its inputs "
+                                f"with Input rows ({', '.join(given)}): put an Input row before it or give its "
+                                "`inputs`", file=spec.file, line=row.line, field="inputs")
             if j is None:
                 raise SpecError(f"'inputs' names '{ref}', which no row defines"
                                 f"{suggest(ref, list(index) + list(given))}", file=spec.file,
