@@ -78,11 +78,14 @@ def main() -> None:
     if args.json:
         print(json.dumps(res, indent=2))
     else:
-        print(f"cnnspec check specs/table3.yaml   median {res['check_table3_s']:.3f} s")
+        print(f"load average {res['load_average'][0]} -> {res['load_average'][1]}; CLI: {res['cli']}")
+        print(f"cnnspec check specs/table3.yaml   median {res['check_table3_s']:.3f} s "
+              f"(CPU {res['check_table3_cpu_s']:.3f} s)")
         print(f"cnnspec check -q specs/*.yaml      median {res['check_all_specs_s']:.3f} s")
         print(f"cnnspec check seed002 ResNet50    median {res['check_resnet50_transfer_s']:.3f} s "
               f"(ratio to import keras {res['ratio_resnet50_check_vs_import_keras']:.3f})")
-        print(f"python -c 'import keras'           median {res['import_keras_s']:.3f} s")
+        print(f"python -c 'import keras'           median {res['import_keras_s']:.3f} s "
+              f"(CPU {res['import_keras_cpu_s']:.3f} s)")
         print(f"ratio check / import keras         {res['ratio_check_vs_import_keras']:.3f} wall, "
               f"{res['cpu_ratio_check_vs_import_keras']:.3f} CPU (goal <= 0.05: wall {'met' if res['met'] else 'NOT met'}, "
               f"CPU {'met' if res['met_cpu'] else 'NOT met'})")
