@@ -5,7 +5,9 @@ optimizer with its learning rate, loss, metrics, seed, epochs, batch size, valid
 early stopping and learning-rate schedules. Data: for the Keras datasets (mnist, fashion_mnist,
 cifar10, cifar100) whose images fit the spec's input, the code loads them, scales them as the
 section says (1/255 unless ``scale``) and fits; for other datasets it defines ``train_model(x_train,
-y_train)`` for the caller's arrays. Left to ``cnnspec train``, and said so in a comment:
+y_train)`` for the caller's arrays; a ``fine_tune`` phase 2 follows the first fit in it (the base
+unfrozen from the layer, compiled again at the lower rate, fit on from ``initial_epoch``). Left to
+``cnnspec train``, and said so in a comment:
 augmentation, the best-epoch checkpoint, ``limit``, and the ``kernel_initializer`` / ``l2`` layer
 overrides.
 """
@@ -52,6 +54,18 @@ def _notes(spec, cfg: TrainConfig) -> list[str]:
     return out
 
 
+def _fine_tune_base(spec, ft) -> str:
+    """The name of the frozen base row holding the layer phase 2 trains from (``check`` made sure)."""
+    from cnnspec.check.infer import infer
+
+    for r in infer(spec):
+        layer = r.row.layer
+        if hasattr(type(layer), "keras_summary_type") and not layer.trainable and \
+                ft.from_layer in [i.name for i in layer.expand(r.input_shapes[0])]:
+            return r.row.name
+    return ""
+
+
 def _scale_text(cfg: TrainConfig) -> str:
     text = "/ 255" if cfg.scale is None else f"* {cfg.scale!r}"
     return text + (f" + {cfg.offset!r}" if cfg.offset else "")
@@ -96,8 +110,22 @@ def r_train(spec, value: Callable, pipe: str, target: str) -> list[str]:
     lines += ["", f"# x_train: N x {' x '.join(str(d) for d in spec.input_shape)} inputs scaled as the section says "
               f"(x {_scale_text(cfg)}); y_train: labels{labels}"]
     val = f"validation_data = list(x_val, {r_targets(spec, 'y_val')}), " if cfg.validation == "test" else ""
-    lines += [f"train_model <- function(x_train, y_train{', x_val, y_val' if val else ''}) {{",
-              f"  model {pipe} fit(x_train, {r_targets(spec, 'y_train')}, {val}" + ", ".join(fit_args) + ")", "}"]
+    fit = f"model {pipe} fit(x_train, {r_targets(spec, 'y_train')}, {val}" + ", ".join(fit_args) + ")"
+    lines += [f"train_model <- function(x_train, y_train{', x_val, y_val' if val else ''}) {{", f"  {fit}"]
+    if cfg.fine_tune is not None:
+        ft = cfg.fine_tune
+        opt2 = ", ".join(f"{k} = {value(v)}" for k, v in opt.keras_kwargs().items() if k != "learning_rate")
+        opt2 = f"learning_rate = {value(ft.learning_rate)}" + (f", {opt2}" if opt2 else "")
+        start = lines.index(f"model {pipe} compile(") + 2
+        comp = lines[start:lines.index(")", start)]  # the loss and metrics lines, as in the first compile
+        lines += [f"  # phase 2 (fine_tune): the base trains from {value(ft.from_layer)}, at a lower learning rate",
+                  f"  base <- get_layer(model, {value(_fine_tune_base(spec, ft))})",
+                  f"  unfreeze_weights(base, from = {value(ft.from_layer)})",
+                  f"  model {pipe} compile(", f"    optimizer = optimizer_{opt.name}({opt2}),"]
+        lines += ["  " + ln for ln in comp] + ["  )"]
+        lines.append("  " + fit.replace(f"epochs = {cfg.epochs}",
+                                        f"epochs = {cfg.epochs + ft.epochs}, initial_epoch = {cfg.epochs}"))
+    lines.append("}")
     if ds is None:
         return lines
     y = (lambda s: f"to_categorical({s}, {k})") if categorical else (lambda s: s)
@@ -175,11 +203,24 @@ def py_train(spec, value: Callable) -> list[str]:
     val = cfg.validation == "test"
     val_arg = f"validation_data=(x_val, {py_targets(spec, 'y_val')}), " if val else ""
     k = _units(spec)
+    fit = f"model.fit(x_train, {py_targets(spec, 'y_train')}, {val_arg}" + ", ".join(fit_args) + ")"
     lines += ["", "", f"def train_model(x_train, y_train{', x_val, y_val' if val else ''}):",
               f'    """Fit on inputs of shape (N, {", ".join(map(str, spec.input_shape))}) scaled as the section says '
-              f'(x {_scale_text(cfg)}) and labels {"one-hot" if not sparse else f"0..{k - 1}"}."""',
-              f"    return model.fit(x_train, {py_targets(spec, 'y_train')}, {val_arg}"
-              + ", ".join(fit_args) + ")"]
+              f'(x {_scale_text(cfg)}) and labels {"one-hot" if not sparse else f"0..{k - 1}"}."""']
+    if cfg.fine_tune is None:
+        lines.append(f"    return {fit}")
+    else:
+        ft = cfg.fine_tune
+        opt2 = ", ".join(f"{k}={value(v)}" for k, v in opt.keras_kwargs().items() if k != "learning_rate")
+        opt2 = f"learning_rate={value(ft.learning_rate)}" + (f", {opt2}" if opt2 else "")
+        total = cfg.epochs + ft.epochs
+        lines += [f"    {fit}", f"    # phase 2 (fine_tune): the base trains from {ft.from_layer!r}, at a lower learning rate",
+                  f"    base = model.get_layer({value(_fine_tune_base(spec, ft))})",
+                  "    base.trainable = True", "    names = [layer.name for layer in base.layers]",
+                  f"    for layer in base.layers[:names.index({value(ft.from_layer)})]:",
+                  "        layer.trainable = False",
+                  f"    model.compile(optimizer=keras.optimizers.{KERAS_OPTIMIZERS[opt.name]}({opt2}), {compile_args})",
+                  "    return " + fit.replace(f"epochs={cfg.epochs}", f"epochs={total}, initial_epoch={cfg.epochs}")]
     ds = _dataset(spec, cfg)
     if ds is None:
         return lines

@@ -119,6 +119,12 @@ class BaseObject:
         return True, names[k]
 
 
+def base_named(bases: list[BaseObject], name: Any) -> BaseObject | Opaque:
+    """``model.get_layer(name)`` / ``get_layer(model, name)``: the base placed under that row name."""
+    hit = next((b for b in bases if b.row is not None and b.row.name == name), None)
+    return hit if hit is not None else Opaque(f"the layer {name!r} of a model")
+
+
 def weighted_layers(keras_class: str, names: list[str]) -> set[str]:
     """The layers of a base that hold weights (freezing the others changes nothing)."""
     from cnnspec.layers.applications import weighted_rows

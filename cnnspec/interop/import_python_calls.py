@@ -7,7 +7,7 @@ import ast
 import re
 from typing import Any
 
-from cnnspec.interop.import_bases import BaseObject, InnerLayer, base_class, inline, snapshot
+from cnnspec.interop.import_bases import BaseObject, InnerLayer, base_class, base_named, inline, snapshot
 from cnnspec.interop.import_common import (
     PY_NAMES, ImportedModel, ModuleRef, Opaque, PendingLayer, Tensor, Unsupported, as_shape, layer_class,
     next_name, positional, static_shape)
@@ -182,6 +182,9 @@ class PyCalls:
         """``model.add``, and ``compile``/``fit`` recorded for the train section."""
         if isinstance(obj, (BaseObject, InnerLayer)):
             return self.base_method(obj, attr, node, env)
+        if isinstance(obj, ImportedModel) and attr == "get_layer":
+            kw = self.kwargs(node, env)
+            return base_named(self.bases, self.eval(node.args[0], env) if node.args else kw.get("name", (None,))[0])
         if isinstance(obj, ImportedModel) and attr == "add":
             if len(node.args) != 1:
                 raise self.err("model.add() takes one layer", node.lineno)

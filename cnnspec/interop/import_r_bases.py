@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from cnnspec.interop.import_bases import (
-    POSITIONAL, BaseObject, InnerLayer, base_class, base_input, place, preprocessed, r_module, set_preprocess,
-    unknown_base)
+    POSITIONAL, BaseObject, InnerLayer, base_class, base_input, base_named, place, preprocessed, r_module,
+    set_preprocess, unknown_base)
 from cnnspec.interop.import_common import ImportedModel, Opaque, Tensor, next_name
 from cnnspec.interop.import_graph import new_input
 
@@ -41,6 +41,8 @@ class RBases:
         target = args[0][1] if args else None
         if fn in _FREEZE and isinstance(target, BaseObject):
             return self.freeze(target, _FREEZE[fn], args[1:], line)
+        if fn == "get_layer" and isinstance(target, ImportedModel):
+            return base_named(self.bases, next((v for n, v, _ in args[1:] if n in (None, "name")), None))
         if fn == "get_layer" and isinstance(target, BaseObject):
             key = next((v for n, v, _ in args[1:] if n in (None, "name", "index")), None)
             return target.get_layer(key - 1 if isinstance(key, int) and key > 0 else key)
