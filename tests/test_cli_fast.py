@@ -209,6 +209,7 @@ def test_is_plain_agrees_with_rich(monkeypatch):
         assert output.stream_mode(Tty()) == mode
     monkeypatch.setenv("NO_COLOR", "1")
     assert output.stream_mode(Tty()) == "rich"
+    assert output.stream_mode(io.TextIOWrapper(io.BytesIO(), encoding="latin-1")) == "rich"  # rich's ASCII boxes
     monkeypatch.setenv("COLUMNS", "123")
     assert output.terminal_width() == Console(file=Tty()).width == 123
 
@@ -243,3 +244,14 @@ def test_plain_table_equals_rich_for_any_text(title, source, cols, rows, caption
             SafeConsole(file=buf, force_terminal=ansi, color_system="standard" if ansi else None, highlight=False,
                         soft_wrap=True, markup=False, emoji=False, width=width).print(to_rich(model))
             assert text == buf.getvalue()
+
+
+def test_closed_pipe_ends_quietly_with_exit_1():
+    """`cnnspec check ... | head -1`: as with rich, no error line and exit code 1 once the reader is gone."""
+    p = subprocess.Popen([sys.executable, "-m", "cnnspec", "check", *["specs/table3_2.yaml"] * 60],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    p.stdout.read(10)
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 1 and err == ""

@@ -62,7 +62,10 @@ def is_plain(stream) -> bool:
 def stream_mode(stream) -> str:
     """How to print to ``stream``: "plain" (rich would write no escape code), "ansi" (an ordinary
     terminal, where rich writes the standard ANSI codes of its styles) or "rich" (anything
-    unusual: ``FORCE_COLOR``, ``TTY_COMPATIBLE``, ``NO_COLOR``, a dumb terminal, IPython)."""
+    unusual: a stream not encoded in UTF-8, ``FORCE_COLOR``, ``TTY_COMPATIBLE``, ``NO_COLOR``, a
+    dumb terminal, IPython)."""
+    if not (getattr(stream, "encoding", "utf-8") or "utf-8").lower().startswith("utf"):
+        return "rich"  # rich swaps in ASCII boxes (and fails on the marks) where UTF-8 is missing
     if is_plain(stream):
         return "plain"
     env = os.environ
@@ -86,6 +89,18 @@ def terminal_width() -> int:
     if columns is not None and columns.isdigit():
         width = int(columns)
     return width or 80
+
+
+def _write(stream, text: str) -> None:
+    """Write and flush as rich does; a closed pipe (``cnnspec check ... | head``) ends the process
+    quietly with exit code 1, as rich's ``Console.on_broken_pipe`` does."""
+    try:
+        stream.write(text)
+        stream.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise SystemExit(1) from None
 
 
 def _simple_line(text: str, mode: str) -> bool:
@@ -120,7 +135,7 @@ class Printer:
 
             self._rich().print(to_rich(model))
         else:
-            sys.stdout.write(text)
+            _write(sys.stdout, text)
 
     def line(self, *pieces: tuple[str, str]) -> None:
         """Print one line made of ``(text, style)`` pieces (user text literally)."""
@@ -129,7 +144,7 @@ class Printer:
         parts = [(safe(t), sgr(s)) for t, s in pieces]
         if _simple_line("".join(t for t, _ in parts), self.out_mode) and all(c is not None for _, c in parts):
             ansi = self.out_mode == "ansi"
-            sys.stdout.write("".join(f"\x1b[{c}m{t}\x1b[0m" if ansi and c and t else t for t, c in parts) + "\n")
+            _write(sys.stdout, "".join(f"\x1b[{c}m{t}\x1b[0m" if ansi and c and t else t for t, c in parts) + "\n")
             return
         from rich.text import Text
 
@@ -138,7 +153,7 @@ class Printer:
     def out(self, text: str) -> None:
         """Print ``text`` as it is (a Markdown or LaTeX table: no styling, no wrapping)."""
         if _simple_line(text, "plain" if self.out_mode == "ansi" else self.out_mode):
-            sys.stdout.write(safe(text))
+            _write(sys.stdout, safe(text))
             return
         self._rich().out(text, end="")
 
@@ -147,6 +162,6 @@ class Printer:
         text = safe(text)
         if _simple_line(text, self.err_mode):
             prefix = "\x1b[1;31merror:\x1b[0m" if self.err_mode == "ansi" else "error:"
-            sys.stderr.write(f"{prefix} {text}\n")
+            _write(sys.stderr, f"{prefix} {text}\n")
             return
         self._rich(stderr=True).print(f"[bold red]error:[/] {safe_markup(text)}", markup=True)
