@@ -207,20 +207,7 @@ def py_train(spec, value: Callable) -> list[str]:
     lines += ["", "", f"def train_model(x_train, y_train{', x_val, y_val' if val else ''}):",
               f'    """Fit on inputs of shape (N, {", ".join(map(str, spec.input_shape))}) scaled as the section says '
               f'(x {_scale_text(cfg)}) and labels {"one-hot" if not sparse else f"0..{k - 1}"}."""']
-    if cfg.fine_tune is None:
-        lines.append(f"    return {fit}")
-    else:
-        ft = cfg.fine_tune
-        opt2 = ", ".join(f"{k}={value(v)}" for k, v in opt.keras_kwargs().items() if k != "learning_rate")
-        opt2 = f"learning_rate={value(ft.learning_rate)}" + (f", {opt2}" if opt2 else "")
-        total = cfg.epochs + ft.epochs
-        lines += [f"    {fit}", f"    # phase 2 (fine_tune): the base trains from {ft.from_layer!r}, at a lower learning rate",
-                  f"    base = model.get_layer({value(_fine_tune_base(spec, ft))})",
-                  "    base.trainable = True", "    names = [layer.name for layer in base.layers]",
-                  f"    for layer in base.layers[:names.index({value(ft.from_layer)})]:",
-                  "        layer.trainable = False",
-                  f"    model.compile(optimizer=keras.optimizers.{KERAS_OPTIMIZERS[opt.name]}({opt2}), {compile_args})",
-                  "    return " + fit.replace(f"epochs={cfg.epochs}", f"epochs={total}, initial_epoch={cfg.epochs}")]
+    lines += [f"    return {fit}"] if cfg.fine_tune is None else _py_phase2(spec, cfg, value, compile_args, fit)
     ds = _dataset(spec, cfg)
     if ds is None:
         return lines
@@ -235,6 +222,21 @@ def py_train(spec, value: Callable) -> list[str]:
               + (f", x_test, {y('y_test.reshape(-1)')})" if val else ")"),
               f"    print(model.evaluate(x_test, {py_targets(spec, y('y_test.reshape(-1)'))}, verbose=0))"]
     return lines
+
+
+def _py_phase2(spec, cfg: TrainConfig, value: Callable, compile_args: str, fit: str) -> list[str]:
+    """The body of train_model with a fine_tune phase 2 after the first fit (as `cnnspec train` runs it)."""
+    ft, opt = cfg.fine_tune, cfg.optimizer_config()
+    opt2 = ", ".join(f"{k}={value(v)}" for k, v in opt.keras_kwargs().items() if k != "learning_rate")
+    opt2 = f"learning_rate={value(ft.learning_rate)}" + (f", {opt2}" if opt2 else "")
+    total = cfg.epochs + ft.epochs
+    return [f"    {fit}", f"    # phase 2 (fine_tune): the base trains from {ft.from_layer!r}, at a lower learning rate",
+            f"    base = model.get_layer({value(_fine_tune_base(spec, ft))})",
+            "    base.trainable = True", "    names = [layer.name for layer in base.layers]",
+            f"    for layer in base.layers[:names.index({value(ft.from_layer)})]:",
+            "        layer.trainable = False",
+            f"    model.compile(optimizer=keras.optimizers.{KERAS_OPTIMIZERS[opt.name]}({opt2}), {compile_args})",
+            "    return " + fit.replace(f"epochs={cfg.epochs}", f"epochs={total}, initial_epoch={cfg.epochs}")]
 
 
 def _py_callbacks(cfg: TrainConfig, value: Callable) -> list[str]:
