@@ -113,18 +113,7 @@ def r_train(spec, value: Callable, pipe: str, target: str) -> list[str]:
     fit = f"model {pipe} fit(x_train, {r_targets(spec, 'y_train')}, {val}" + ", ".join(fit_args) + ")"
     lines += [f"train_model <- function(x_train, y_train{', x_val, y_val' if val else ''}) {{", f"  {fit}"]
     if cfg.fine_tune is not None:
-        ft = cfg.fine_tune
-        opt2 = ", ".join(f"{k} = {value(v)}" for k, v in opt.keras_kwargs().items() if k != "learning_rate")
-        opt2 = f"learning_rate = {value(ft.learning_rate)}" + (f", {opt2}" if opt2 else "")
-        start = lines.index(f"model {pipe} compile(") + 2
-        comp = lines[start:lines.index(")", start)]  # the loss and metrics lines, as in the first compile
-        lines += [f"  # phase 2 (fine_tune): the base trains from {value(ft.from_layer)}, at a lower learning rate",
-                  f"  base <- get_layer(model, {value(_fine_tune_base(spec, ft))})",
-                  f"  unfreeze_weights(base, from = {value(ft.from_layer)})",
-                  f"  model {pipe} compile(", f"    optimizer = optimizer_{opt.name}({opt2}),"]
-        lines += ["  " + ln for ln in comp] + ["  )"]
-        lines.append("  " + fit.replace(f"epochs = {cfg.epochs}",
-                                        f"epochs = {cfg.epochs + ft.epochs}, initial_epoch = {cfg.epochs}"))
+        lines += _r_phase2(spec, cfg, value, pipe, lines, fit)
     lines.append("}")
     if ds is None:
         return lines
@@ -135,6 +124,22 @@ def r_train(spec, value: Callable, pipe: str, target: str) -> list[str]:
               + (f",\n                       {x(f'{ds}$test$x')}, {y(f'{ds}$test$y')})" if val else ")"),
               "plot(history)"]
     return lines
+
+
+def _r_phase2(spec, cfg: TrainConfig, value: Callable, pipe: str, lines: list[str], fit: str) -> list[str]:
+    """train_model's fine_tune phase 2 after the first fit (the first compile's loss and metrics again)."""
+    ft, opt = cfg.fine_tune, cfg.optimizer_config()
+    opt2 = ", ".join(f"{k} = {value(v)}" for k, v in opt.keras_kwargs().items() if k != "learning_rate")
+    opt2 = f"learning_rate = {value(ft.learning_rate)}" + (f", {opt2}" if opt2 else "")
+    start = lines.index(f"model {pipe} compile(") + 2
+    comp = lines[start:lines.index(")", start)]  # the loss and metrics lines, as in the first compile
+    out = [f"  # phase 2 (fine_tune): the base trains from {value(ft.from_layer)}, at a lower learning rate",
+           f"  base <- get_layer(model, {value(_fine_tune_base(spec, ft))})",
+           f"  unfreeze_weights(base, from = {value(ft.from_layer)})",
+           f"  model {pipe} compile(", f"    optimizer = optimizer_{opt.name}({opt2}),"]
+    out += ["  " + ln for ln in comp] + ["  )"]
+    return out + ["  " + fit.replace(f"epochs = {cfg.epochs}",
+                                     f"epochs = {cfg.epochs + ft.epochs}, initial_epoch = {cfg.epochs}")]
 
 
 def _r_metric(m: str, cfg: TrainConfig) -> str:
