@@ -111,7 +111,7 @@ def render_text(model: TableModel, max_width: int, ansi: bool = False) -> str | 
     styles when ``ansi`` -- ending in a newline; None when the layout needs rich (multi-line or
     wide characters, a table wider than ``max_width``, a style not known here)."""
     codes = _codes(model)
-    if not _fits(model) or codes is None:
+    if not model.columns or not _fits(model) or codes is None:
         return None
     widths = _widths(model)
     table_width = sum(widths) + len(widths) + 1
