@@ -18,6 +18,7 @@ Every failure is an :class:`HTTPError` (status, one-line message) or an
 """
 from __future__ import annotations
 
+import functools
 import io
 import json
 from typing import Any, Optional
@@ -104,24 +105,36 @@ def parse_npy(model, body: bytes) -> np.ndarray:
     wrong dtype or shape. Never unpickles (object arrays are refused)."""
     if not body.startswith(NPY_MAGIC):
         raise HTTPError(400, "not a .npy array (no magic bytes of numpy.save at its start)")
-    fh = io.BytesIO(body)
+    end = 10 if body[6:8] == b"\x01\x00" else 12
+    header = bytes(body[:end + int.from_bytes(body[8:end], "little")])
+    shape, fortran, dtype = _npy_header(header)
+    if dtype.hasobject or dtype.kind not in "iuf" or dtype.fields is not None or dtype.subdtype is not None:
+        raise HTTPError(422, f"inputs must be numbers (got .npy dtype {dtype.str})")
+    count = int(np.prod(shape, dtype=np.int64))
+    if len(body) - len(header) != count * dtype.itemsize:
+        raise HTTPError(400, f".npy data is {len(body) - len(header)} bytes; its header {list(shape)} "
+                             f"{dtype.str} needs {count * dtype.itemsize}")
+    arr = np.frombuffer(body, dtype=dtype, count=count, offset=len(header))
+    arr = arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
+    return model.as_batch(arr)
+
+
+@functools.lru_cache(maxsize=256)
+def _npy_header(header: bytes) -> tuple:
+    """(shape, fortran_order, dtype) of a .npy header (magic, version, length, dict); cached, since
+    a client sends the same header again and again and parsing it is most of a small body's cost."""
+    fh = io.BytesIO(header)
     try:
         version = np.lib.format.read_magic(fh)
         read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
         if version not in read:
             raise HTTPError(400, f"unsupported .npy format version {version[0]}.{version[1]} (1.0 and 2.0 are)")
-        shape, fortran, dtype = read[version](fh, max_header_size=10000)
+        out = read[version](fh, max_header_size=10000)
     except (ValueError, TypeError, SyntaxError, EOFError) as exc:
         raise HTTPError(400, f"malformed .npy header ({' '.join(str(exc).split())[:100]})") from exc
-    if dtype.hasobject or dtype.kind not in "iuf" or dtype.fields is not None or dtype.subdtype is not None:
-        raise HTTPError(422, f"inputs must be numbers (got .npy dtype {dtype.str})")
-    count = int(np.prod(shape, dtype=np.int64))
-    if len(body) - fh.tell() != count * dtype.itemsize:
-        raise HTTPError(400, f".npy data is {len(body) - fh.tell()} bytes; its header {list(shape)} "
-                             f"{dtype.str} needs {count * dtype.itemsize}")
-    arr = np.frombuffer(body, dtype=dtype, count=count, offset=fh.tell())
-    arr = arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
-    return model.as_batch(arr)
+    if fh.tell() != len(header):
+        raise HTTPError(400, "malformed .npy header (its length field does not match)")
+    return out
 
 
 def _part_options(value: bytes) -> dict:

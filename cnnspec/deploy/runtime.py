@@ -196,8 +196,9 @@ class OnnxModel:
                              f"[N, {', '.join(map(str, shape))}]")
         if arr.shape[0] == 0:
             raise InputError("empty batch")
+        floats = arr.dtype.kind == "f"
         arr = arr.astype(np.float32, copy=False)
-        if not np.all(np.isfinite(arr)):
+        if floats and not np.all(np.isfinite(arr)):  # integers are always finite
             raise InputError("inputs contain NaN or infinity")
         return arr
 
