@@ -1,19 +1,26 @@
 """Load test for `cnnspec serve` over loopback (127.0.0.1 only): dynamic batching vs none.
 
-Reproduce (from the repository root):
+Reproduce (from the repository root; figures in docs/results.md):
 
-    python benchmarks/load_serve.py --model vgg.onnx                  # batched vs unbatched, 1/16/64 clients
-    python benchmarks/load_serve.py --kind json --json                # JSON {"inputs": ...} bodies, JSON report
+    python benchmarks/load_serve.py --model runs/bench/table6.fp32.onnx --engine openvino --kind npy \
+        --batched-args "--threads 1 --batch-workers 2" --unbatched-args "--threads 1 --batch-workers 4"
+    python benchmarks/load_serve.py --kind json --json                # table6 (random weights), JSON bodies
 
 Without --model it first builds and exports the table6 model (random weights, like
-benchmarks/bench_onnx.py). For each server mode (the defaults: `--max-batch 16 --max-wait-ms 2 --batch-workers 2`, and
-`--max-batch 1`, no batching) the server runs as a separate process (`python -m cnnspec serve MODEL
---host 127.0.0.1 --port <free port>`) and is loaded by 1, 16 and 64 concurrent clients (--levels).
-The client is a minimal asyncio HTTP/1.1 client with one keep-alive connection per client, each
-sending its share of the requests back to back (httpx.AsyncClient alone tops out around 50-120
-requests/s on 2 cores, so it would measure itself). While the load runs, a separate connection asks
-GET /health every 100 ms: its worst answer time is reported. Reports errors (non-200 or transport),
-p50/p99/max latency and requests/s per level, and the batched/unbatched ratio. Exit status 1 if any
+benchmarks/bench_onnx.py). Two servers run as separate processes (`python -m cnnspec serve MODEL
+--host 127.0.0.1 --port <free port>`): "batched" with the batching defaults and "unbatched" with
+`--max-batch 1`, each plus its own --batched-args / --unbatched-args (give each its best settings).
+They are loaded in turn by 1, 16 and 64 concurrent clients (--levels), the modes alternating within
+each level for --rounds rounds (the load of a shared machine drifts; interleaving keeps the drift out
+of the ratio); the best round and the median of the rounds are reported, with the load average.
+
+The client is cheap on purpose (it shares the cores with the server): one keep-alive connection per
+client, prebuilt request bytes, asyncio protocols on uvloop, answers checked by status and prefix
+only; --client-procs spreads the connections over several processes. Its CPU time per request is
+reported next to the server's (server CPU/req: the server process's CPU time per request, which does
+not depend on how much of the machine it won). Bodies (--kind): npy (application/x-npy uint8
+arrays), png (multipart uploads), rawpng (image/png), json, mix. While the load runs, a separate
+connection asks GET /health every 100 ms: its worst answer time is reported. Exit status 1 if any
 request failed.
 """
 from __future__ import annotations
@@ -180,8 +187,7 @@ async def _health_probe(port: int, stop: asyncio.Event, health: list) -> None:
 
 
 def _cpu() -> float:
-    t = os.times()
-    return t.user + t.system
+    return time.process_time()  # this process, all threads, high resolution (os.times ticks at 10 ms)
 
 
 def _child(port: int, total: int, concurrency: int, reqs: list[bytes], start, out) -> None:
