@@ -461,3 +461,13 @@ def test_generated_fine_tune_code_trains_in_keras():
     tuned = load_spec("t.yaml", text=FINE_TUNE.split("train:")[0].replace("trainable: false",
                                                                           "fine_tune_from: block5_conv1"))
     assert history.epoch == [1] and trainable == run_check(tuned).trainable
+
+
+def test_expanded_nested_model_in_a_graph_takes_its_branch():
+    """A nested Sequential on one branch of a functional model (expand_nested): its rows take what it
+    takes, and later rows naming it take its last row."""
+    fixture = Path(__file__).resolve().parent / "fixtures" / "summaries" / "keras3_nested_head_in_graph.txt"
+    spec = load_spec("s.yaml", text=import_file(str(fixture)))
+    by = {r.name: r.inputs for r in spec.rows}
+    assert by["dense"] == ["dense_2"] and by["concatenate"] == ["dense_1", "dense_3"]
+    assert check(spec).ok and check(spec).total == 323

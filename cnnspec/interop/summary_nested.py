@@ -39,7 +39,9 @@ class NestedRows:
             found = identify(_cut(name)[0], shape, params, ins, label.group("type").strip() if label else None)
         except ValueError as exc:
             if kids:
-                return self.flatten(kids, prev)
+                row = self.flatten(kids, inputs[0])
+                self.names[name] = row.name  # later rows name the nested model: its last row
+                return row
             raise self.err(f"row '{r.label}': {exc}; print the summary with expand_nested=True (Python: "
                            "model.summary(expand_nested=True), R: summary(model, expand_nested = TRUE)) to import "
                            "its layers, or write them in place of the nested model", r.line) from exc
@@ -76,8 +78,8 @@ class NestedRows:
         return skip
 
     def flatten(self, kids: list[TextRow], prev: str) -> ImportedRow:
-        """The rows of an unknown nested model printed with expand_nested, in place of it (its input layer
-        is the row before; it is read as a chain, the way Keras prints a nested Sequential)."""
+        """The rows of an unknown nested model printed with expand_nested, in place of it (they take what
+        the nested model takes; read as a chain, the way Keras prints a nested Sequential)."""
         row = None
         for k in kids:
             name, classes, printed_type, given = self.layer_of(k)
