@@ -390,3 +390,31 @@ def test_run_lock_names_the_holder(tmp_path):
     with RunLock(tmp_path):  # free again; the file stays, emptied
         pass
     assert (tmp_path / ".cnnspec-lock").read_text() == ""
+
+
+def test_a_stop_during_the_epoch_end_waits_for_its_commit(tmp_path):
+    """Ctrl-C while model.keras is being saved: the epoch is committed whole before the stop is raised,
+    so the state in memory (run.json's epochs_finished, the message) equals state.json on disk."""
+    import signal
+
+    from cnnspec.keras.callbacks import EpochLogic, RunState
+    from cnnspec.keras.stopping import StopSignals
+    from cnnspec.runs.rundir import RunDir
+    from cnnspec.spec.trainconfig import parse_train
+
+    stop = StopSignals(enabled=False)
+    saved = []
+
+    def save(name):
+        saved.append(name)
+        if name == "model.keras":
+            stop._handler(signal.SIGINT, None)  # the signal arrives mid-save
+
+    state = RunState()
+    logic = EpochLogic(parse_train({"epochs": 3}), state, [], 100, rundir=RunDir(tmp_path), save=save, stop=stop)
+    logic.begin(0)
+    with pytest.raises(KeyboardInterrupt):
+        logic.end(0, {"loss": 0.5, "accuracy": 0.8})
+    assert saved == ["model.keras", "last.keras"]
+    on_disk = __import__("json").loads((tmp_path / "state.json").read_text())
+    assert state.epoch == on_disk["epoch"] == 1

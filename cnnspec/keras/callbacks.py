@@ -140,14 +140,18 @@ class EpochLogic:
         if self.phase is not None:
             row["phase"] = self.phase
         st = self.state
-        st.epoch, st.train_seconds, st.images_seen = epoch + 1, st.train_seconds + secs, st.images_seen + self.n_train
-        if self.clock is not None:
-            st.wall_seconds = self.clock()
-        self._checkpoint(epoch, logs)
-        self._plateau(logs)
-        stop = self._early_stopping(epoch, logs)
-        self.history.append(row)
-        self._commit()
+        # a stop (Ctrl-C) waits until the epoch is committed: the state in memory, run.json's
+        # epochs_finished and the resume point on disk never disagree
+        with self.stop.deferred() if self.stop is not None else _nothing():
+            st.epoch, st.train_seconds = epoch + 1, st.train_seconds + secs
+            st.images_seen += self.n_train
+            if self.clock is not None:
+                st.wall_seconds = self.clock()
+            self._checkpoint(epoch, logs)
+            self._plateau(logs)
+            stop = self._early_stopping(epoch, logs)
+            self.history.append(row)
+            self._commit()
         if self.progress:
             self.progress("end", epoch=epoch + 1, row=row)
         if self.stop is not None:
