@@ -1,7 +1,7 @@
 # cnnspec from R, end to end: seed 000's Table 6 (the R keras mnist_cnn example) on Fashion-MNIST.
 #   check the table -> train -> plot the history -> evaluate -> export -> predict on an R array -> load back
 # Run:  Rscript -e 'source(system.file("examples", "walkthrough.R", package = "cnnspec"), echo = TRUE)'
-# CNNSPEC_EXAMPLE_QUICK=1 trains 2 epochs on the 500-image sample shipped with cnnspec instead (seconds).
+# CNNSPEC_EXAMPLE_QUICK=1 trains 2 epochs on the sample shipped with cnnspec (3,000 training and 1,000 test Fashion-MNIST images) instead (seconds).
 library(cnnspec)
 quick <- Sys.getenv("CNNSPEC_EXAMPLE_QUICK") %in% c("1", "true", "TRUE")
 spec <- system.file("specs", "table6.yaml", package = "cnnspec")
