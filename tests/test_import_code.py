@@ -296,3 +296,27 @@ def test_python_code_branching_on_a_tensor_shape_imports():
     assert [r.type for r in spec.rows].count("Conv2D") == 8  # stem + 2 per block + 1 projection
     assert report.total == 38520 and report.rows[-1].output == (8,)
     assert any(r.output == (64, 32) for r in report.rows)  # Reshape((h * w, c)) of an 8x8x32 map
+
+
+def test_r_code_branching_on_a_tensor_shape_imports_like_python():
+    """The R form of the same network (``x$shape[[length(x$shape)]]``, ``%/%``, ``c(16, 1)[1]``, ``||``
+    short-circuiting): the same rows and Keras's 38,520 parameters."""
+    text = (ROOT / "tests" / "data" / "resnet_shape_condition.R").read_text()
+    spec = _spec(import_text(text, "resnet_shape_condition.R"))
+    py = _spec(import_text(SHAPE_CODE.read_text(), "resnet_shape_condition.py"))
+    assert check(spec).total == 38520
+    assert [(r.type, check(spec).rows[i].output) for i, r in enumerate(spec.rows)] == \
+        [(r.type, check(py).rows[i].output) for i, r in enumerate(py.rows)]
+
+
+@pytest.mark.parametrize("cond", ["interactive()", "x$shape[[4]] == n_from_data"])
+def test_r_undecidable_condition_in_a_functional_helper_is_an_error(cond):
+    text = ("library(keras3)\nblock <- function(x, filters) {\n  shortcut <- x\n"
+            "  y <- x |> layer_conv_2d(filters, 3, padding = 'same')\n"
+            f"  if ({cond}) {{\n    shortcut <- shortcut |> layer_conv_2d(filters, 1)\n  }}\n"
+            "  layer_add(list(y, shortcut))\n}\n"
+            "inputs <- layer_input(shape = c(8, 8, 4))\noutputs <- block(inputs, 4) |> layer_flatten()\n"
+            "model <- keras_model(inputs, outputs)\n")
+    with pytest.raises(SpecError) as ei:
+        import_text(text, "u.R")
+    assert "cannot decide statically" in str(ei.value) and ei.value.line == 5

@@ -247,6 +247,7 @@ class RowBuilder:
         self.train: dict[str, Any] = {}
         self.train_notes: list[str] = []
         self.bases: list = []  # keras.applications bases placed in a model (import_bases.BaseObject)
+        self.rows_built = 0    # rows added to any model so far, a functional graph's included
         self.phases: list = []  # the state at each fit() (import_bases.Phase): two-phase fine-tuning
 
     def err(self, msg: str, line: int | None) -> SpecError:
@@ -320,6 +321,7 @@ class RowBuilder:
         validate_options(cls, opts, self.file, line, lines, label)
         row = ImportedRow(cls, opts, line, name, inputs, trainable)
         model.rows.append(row)
+        self.rows_built += 1
         return row
 
     def _name(self, model: ImportedModel, value: Any, label: str, line: int) -> str:

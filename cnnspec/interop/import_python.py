@@ -191,7 +191,7 @@ class PyImporter(PyCalls, PyBases, RowBuilder):
 
     def layer_count(self) -> int:
         """Rows and layer objects built so far (to see whether code built any)."""
-        return sum(len(m.rows) for _, m in self.models) + self.pending_rows
+        return self.rows_built + self.pending_rows
 
     # -- expressions -------------------------------------------------------------------------------
     def eval(self, node: ast.expr, env: Scope) -> Any:

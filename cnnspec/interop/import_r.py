@@ -9,7 +9,8 @@ from typing import Any
 
 from cnnspec.errors import SpecError
 from cnnspec.interop.import_common import (
-    R_NAMES, Function, ImportedModel, Opaque, PendingLayer, RowBuilder, Tensor, as_shape, arith, layer_class)
+    R_NAMES, Function, ImportedModel, Opaque, PendingLayer, RowBuilder, Tensor, as_shape, arith, layer_class,
+    static_shape)
 from cnnspec.interop.import_bases import BaseObject, InnerLayer, preprocessed
 from cnnspec.interop.import_r_bases import RBases
 from cnnspec.interop.import_r_calls import RCalls
@@ -157,7 +158,7 @@ class RImporter(RCalls, RBases, RowBuilder):
         return Opaque("the value of an if")
 
     def _layer_count(self) -> int:
-        return sum(len(m.rows) for _, m in self.models) + self.pending_rows
+        return self.rows_built + self.pending_rows
 
     def _eval_for(self, node, env: Env) -> Any:
         var, seq, body, line = node[1], self.eval(node[2], env), node[3], node[4]
@@ -201,9 +202,14 @@ class RImporter(RCalls, RBases, RowBuilder):
                 env.set(left[1], out)
                 self.note_model(left[1], out)
             return out
-        if op in ("%in%", "%%", "%/%"):
+        if op == "%in%":
             return Opaque(f"an expression with '{op}'")
-        a, b = self.eval(left, env), self.eval(right, env)
+        a = self.eval(left, env)
+        if op in ("&&", "||") and isinstance(a, bool) and a == (op == "||"):
+            return a  # R evaluates the right side only when the left does not decide
+        b = self.eval(right, env)
+        if op in ("%%", "%/%"):
+            return _vector_arith({"%%": "%", "%/%": "//"}[op], a, b)
         if op == ":":
             if isinstance(a, int) and isinstance(b, int) and abs(b - a) <= 10_000:
                 return list(range(a, b + 1) if b >= a else range(a, b - 1, -1))
@@ -216,6 +222,8 @@ class RImporter(RCalls, RBases, RowBuilder):
         base = self.eval(node[1], env)
         if isinstance(base, (BaseObject, InnerLayer)):
             return self.base_dollar(base, node[2], node[-1])
+        if isinstance(base, Tensor) and node[2] == "shape":
+            return static_shape(base)  # list(NULL, 8, 8, 16), as keras3 gives it
         if isinstance(base, (ImportedModel, Tensor)):
             return ("method", base, node[2])
         if isinstance(base, dict) and node[2] in base:
@@ -246,7 +254,8 @@ class RImporter(RCalls, RBases, RowBuilder):
         if any(i <= 0 or i > len(base) for i in want):
             return Opaque("an index out of range")
         out = [base[i - 1] for i in want]
-        return out[0] if node[3] == "[[" else out
+        # [[i]], and [i] of one atomic element (R's length-1 vector is its scalar: c(16, 1)[1] is 16)
+        return out[0] if node[3] == "[[" or (len(out) == 1 and not isinstance(out[0], (list, dict))) else out
 
     def _eval_opaque(self, node, env: Env) -> Any:
         self.eval(node[2], env)

@@ -56,6 +56,9 @@ class RCalls:
             return {n: v for n, v, _ in args} if args and all(n for n, _, _ in args) else values
         if fn in _PASS:
             return values[0] if len(values) == 1 else values
+        if fn == "length" and len(values) == 1 and not isinstance(values[0], Opaque):
+            v = values[0]
+            return len(v) if isinstance(v, (list, dict)) else 1
         if fn in ("paste", "paste0"):
             return self.paste(fn, args)
         out = self.base_builtin(fn, args, line)
