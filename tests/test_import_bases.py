@@ -471,3 +471,12 @@ def test_expanded_nested_model_in_a_graph_takes_its_branch():
     by = {r.name: r.inputs for r in spec.rows}
     assert by["dense"] == ["dense_2"] and by["concatenate"] == ["dense_1", "dense_3"]
     assert check(spec).ok and check(spec).total == 323
+
+
+def test_cnnspec_summary_expand_imports_back_as_one_base_row(run_cli, tmp_path):
+    """`cnnspec summary --expand` prints a base's rows indented under it: they stay inside the base."""
+    root = Path(__file__).resolve().parents[1]
+    code, out, err = run_cli("summary", f"{root / 'specs' / 'seed002_transfer.yaml'}#resnet50", "--expand")
+    assert code == 0, err
+    spec = load_spec("s.yaml", text=import_text(out, "summary.txt"))
+    assert [r.layer.keras_class for r in spec.rows][:2] == ["ResNet50", "Flatten"] and check(spec).ok

@@ -113,13 +113,17 @@ _MARK = ("└", "|")
 
 
 def nesting(rows: list[TextRow]) -> list[tuple[TextRow, list[TextRow]]]:
-    """Rows with the rows Keras printed inside them (expand_nested: '└ name' in Keras 3, '| name' in
-    Keras 2), their markers removed."""
+    """Rows with the rows printed inside a nested model's row (expand_nested: '└ name' in Keras 3,
+    '| name' in Keras 2, indented rows in `cnnspec summary --expand`), their markers removed. Only a
+    nested model's row has rows inside; a marked row elsewhere is an ordinary row."""
     out: list[tuple[TextRow, list[TextRow]]] = []
     for r in rows:
         label = r.label.strip()
-        if label.startswith(_MARK) and out:
+        parent = out[-1][0] if out and nested_type(out[-1][0].label) else None
+        marked = label.startswith(_MARK)
+        if marked:
             r.label = label.lstrip("".join(_MARK) + " ")
+        if parent is not None and (marked or r.indent > parent.indent):
             out[-1][1].append(r)
         else:
             out.append((r, []))

@@ -27,6 +27,7 @@ class TextRow:
     params: str
     connected: str = ""
     line: int = 0
+    indent: int = 0  # leading spaces of a plain table's row (`cnnspec summary --expand` indents a base's rows)
 
 
 @dataclass
@@ -200,8 +201,11 @@ def _rows_plain(lines: list[str], hline: int, cols: dict, file: str) -> list[Tex
         if prefix and cells.get("params"):
             cells["label"] = f"{prefix} {cells['label']}"
             prefix = ""
+        before = len(rows)
         _add_cells(rows, [cells.get(k, "") for k in ("label", "shape", "params", "connected")],
                    {"label": 0, "shape": 1, "params": 2, "connected": 3}, i + 1, False)
+        if len(rows) > before:
+            rows[-1].indent = len(ln) - len(ln.lstrip(" "))
     return rows
 
 
