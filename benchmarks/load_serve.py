@@ -30,6 +30,7 @@ import asyncio
 import io
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -347,6 +348,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per level; best and median reported")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    # SIGTERM (e.g. from `timeout`) unwinds like an exception, so the servers are stopped, not orphaned.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     levels = [int(v) for v in args.levels.split(",")]
     if not 1 <= args.requests <= 100000 or not all(1 <= c <= 1000 for c in levels):
         ap.error("keep the load bounded: 1..100000 requests, 1..1000 concurrent")

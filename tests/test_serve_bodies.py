@@ -176,3 +176,34 @@ def test_health_is_get_only(client):
     assert r.status_code == 200 and r.content == b""
     r = client.post("/health")
     assert r.status_code == 405 and "GET" in r.json()["error"]
+
+
+def test_openvino_engine_serves_two_worker_threads_from_the_start(art):
+    """The first concurrent calls of an OpenVINO engine (a server's first requests) once deadlocked in
+    the binding's first use of tensor.data; the engine now warms up alone. Run in a subprocess with a
+    timeout, so a hang fails the test instead of the suite."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("openvino")
+    from tests.deploy_helpers import ROOT
+
+    code = f"""
+import sys, threading, numpy as np
+sys.path.insert(0, {str(ROOT)!r})
+from cnnspec.deploy.openvino_engine import OpenVinoEngine
+eng = OpenVinoEngine({str(art.onnx)!r}, threads=1)
+shape = {list(art.meta["input_shape"])!r}
+go = threading.Barrier(4)
+def worker(k):
+    go.wait()
+    for i in range(20):
+        out = eng.run(np.zeros((1 + (3 * i + k) % 9, *shape), np.float32))
+        assert out.shape[0] == 1 + (3 * i + k) % 9
+threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print("ok")
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and res.stdout.strip().endswith("ok"), res.stderr[-500:]

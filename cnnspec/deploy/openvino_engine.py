@@ -9,7 +9,9 @@ runs in bfloat16 unless told otherwise. cnnspec treats that as a precision chang
   (``cnnspec bench``, the ``auto`` probe) and say so in their one-line notice.
 
 Compiled models are cached per batch size (OpenVINO is fastest on static shapes); at most
-:data:`MAX_COMPILED` sizes are kept, other sizes run on one dynamic-batch compilation.
+:data:`MAX_COMPILED` sizes are kept, other sizes run on one dynamic-batch compilation. Each thread
+has its own infer requests; the engine runs two calls at construction, before any thread can race
+on the binding's first use (see :meth:`OpenVinoEngine._warm_up`).
 """
 from __future__ import annotations
 
@@ -80,6 +82,22 @@ class OpenVinoEngine:
         hint = hint.to_string() if hasattr(hint, "to_string") else str(hint)
         self.precision = _OV_PRECISION.get(hint, hint)
         self.providers = [f"OpenVINO {ov.__version__.split('-')[0]} CPU ({self.precision})"]
+        self._warm_up(dyn)
+
+    def _warm_up(self, compiled) -> None:
+        """Two calls on this thread before any concurrent use (batch 1, then 2: a shape change).
+
+        The first use of a tensor's ``data`` in a process initialises a C++ static inside OpenVINO's
+        Python binding; two threads arriving there at once (the first requests of a server with two
+        worker threads) deadlocked on that initialisation and the GIL (seen once under load, both
+        workers stuck in ``tensor.data`` for good). Doing it here, alone, takes that race away."""
+        first, *dims = list(self._model.input(0).get_partial_shape())
+        if not all(d.is_static for d in dims):
+            return
+        req = compiled.create_infer_request()
+        for batch in ((first.get_length(),) if first.is_static else (1, 2)):
+            req.infer({0: np.zeros((batch, *[d.get_length() for d in dims]), np.float32)})
+            np.array(req.get_output_tensor(0).data, copy=True)
 
     def _compile(self, batch: int | None):
         model = self._model
