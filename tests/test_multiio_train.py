@@ -65,6 +65,7 @@ def test_training_several_inputs_is_refused_in_one_line(tmp_path):
     p = cli("train", SPECS / "two_inputs.yaml", "--out", tmp_path / "r", "--epochs", "1", "--limit", "50")
     assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1
     assert "two_inputs.yaml:10:" in p.stderr and "2 inputs (image, meta)" in p.stderr
+    assert "x_train_image, x_train_meta" in p.stderr and "--data npz:FILE" in p.stderr
     assert not (tmp_path / "r").exists()
 
 
@@ -118,3 +119,82 @@ def test_diagnostics_refuse_several_inputs_or_outputs_in_one_line(cmd, spec, tmp
     p = cli(cmd, SPECS / spec, "--limit", "50", *(["-o", tmp_path / "lr.png"] if cmd == "lr-find" else []))
     assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
     assert "one input and one output" in p.stderr and f"{spec}:" in p.stderr
+
+
+# ------------------------------------------------------------------------------------------------
+# several inputs: one array per input from an npz keyed by input row name
+# ------------------------------------------------------------------------------------------------
+def _inputs_npz(path, n_train=300, n_test=100, meta_dim=4, drop=None):
+    import numpy as np
+
+    from cnnspec.data import load_dataset
+
+    ds = load_dataset("sample", limit=max(n_train, n_test))
+    rng = np.random.default_rng(0)
+
+    def meta(y):  # a vector that tells the class a little
+        m = rng.normal(size=(len(y), meta_dim)).astype("float32")
+        m[:, 0] += y / 3.0
+        return m
+
+    arrays = {"x_train_image": ds.x_train[:n_train], "x_train_meta": meta(ds.y_train[:n_train]),
+              "x_test_image": ds.x_test[:n_test], "x_test_meta": meta(ds.y_test[:n_test]),
+              "y_train": ds.y_train[:n_train], "y_test": ds.y_test[:n_test],
+              "class_names": np.array(ds.class_names)}
+    arrays.pop(drop, None)
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.fixture(scope="module")
+def inputs_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("inputs")
+    npz = _inputs_npz(d / "two.npz")
+    out = d / "run"
+    p = cli("train", SPECS / "two_inputs.yaml", "--data", f"npz:{npz}", "--out", out, "--epochs", "2",
+            "--validation-split", "0.2", "--json")
+    assert p.returncode == 0, p.stderr
+    return out, npz, json.loads(p.stdout)
+
+
+def test_train_two_inputs_from_npz(inputs_run):
+    out, npz, res = inputs_run
+    assert res["status"] == "finished" and res["epochs_finished"] == 2
+    run = json.loads((out / "run.json").read_text())
+    assert run["data"]["train_images"] == 240 and run["data"]["validation_images"] == 60
+    assert run["data"]["test_images"] == 100 and run["data"]["source"] == str(npz)
+    rows = list(csv.DictReader((out / "history.csv").open()))
+    assert len(rows) == 2 and all(float(r["loss"]) > 0 and r["val_accuracy"] for r in rows)
+    side = json.loads((out / "model.cnnspec.json").read_text())
+    assert [i["name"] for i in side["inputs"]] == ["image", "meta"] and side["inputs"][1]["shape"] == [4]
+    assert side["outputs"] == ["classes"]
+
+
+def test_evaluate_two_inputs(inputs_run, tmp_path):
+    out, npz, _ = inputs_run
+    p = cli("evaluate", out, "-o", tmp_path / "e.json")  # the run's own npz
+    assert p.returncode == 0, p.stderr
+    m = json.loads((tmp_path / "e.json").read_text())
+    assert m["n"] == 100 and 0 <= m["accuracy"] <= 1 and m["dataset"] == "two"
+    p = cli("evaluate", out, "--data", "sample", "-o", tmp_path / "f.json")
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1
+    assert "x_test_image, x_test_meta" in p.stderr and not (tmp_path / "f.json").exists()
+
+
+@pytest.mark.parametrize("case,words", [
+    ("missing", "npz lacks x_test_meta"),
+    ("shape", "x_train_meta is 5 per example but input 'meta' of spec two_inputs takes 4"),
+    ("augment", "augmentation is for one image input"),
+])
+def test_two_inputs_data_errors_one_line(case, words, tmp_path):
+    npz = _inputs_npz(tmp_path / "d.npz", 60, 20, meta_dim=5 if case == "shape" else 4,
+                      drop="x_test_meta" if case == "missing" else None)
+    spec = SPECS / "two_inputs.yaml"
+    if case == "augment":
+        spec = tmp_path / "aug.yaml"
+        spec.write_text((SPECS / "two_inputs.yaml").read_text() + "train: {augmentation: {horizontal_flip: true}}\n")
+    p = cli("train", spec, "--data", f"npz:{npz}", "--out", tmp_path / "r", "--epochs", "1")
+    assert p.returncode == 2, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
+    assert words in p.stderr, p.stderr
+    assert not (tmp_path / "r").exists()

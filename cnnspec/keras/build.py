@@ -148,7 +148,11 @@ def adapt_normalization(model, x, scale: float = 1.0, offset: float = 0.0, limit
         if type(layer).__name__ != "Normalization" or getattr(layer, "input_mean", None) is not None:
             continue
         feed = keras.Model(model.inputs, layer.input)
-        sample = np.asarray(x[:limit], dtype=np.float32) * scale + offset
+        if isinstance(x, dict):  # several inputs: uint8 arrays are pixels (scaled), others fed as stored
+            sample = {k: np.asarray(v[:limit], dtype=np.float32) * (scale if v.dtype == np.uint8 else 1.0)
+                      + (offset if v.dtype == np.uint8 else 0.0) for k, v in x.items()}
+        else:
+            sample = np.asarray(x[:limit], dtype=np.float32) * scale + offset
         layer.adapt(feed.predict(sample, batch_size=256, verbose=0))
         done.append(layer.name)
     return done

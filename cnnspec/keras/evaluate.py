@@ -101,6 +101,8 @@ def evaluate(target: str, data_name: str | None, data_path: str | None, limit: i
     model_path, folder, _ = _target(target)
     _, meta = load_model_meta(model_path)
     data_name, data_path = _run_dataset(Path(target), data_name, data_path)
+    if len(meta.get("inputs") or []) > 1:
+        return _evaluate_inputs(model_path, folder, meta, data_name, data_path, limit), folder
     ds = load_dataset(data_name or "sample", path=data_path, limit=limit)
     want = meta.get("input_shape")
     if want and tuple(ds.input_shape) != tuple(want):
@@ -125,6 +127,32 @@ def evaluate(target: str, data_name: str | None, data_path: str | None, limit: i
     if meta.get("warning"):
         m["warning"] = meta["warning"]
     return m, folder
+
+
+def _evaluate_inputs(model_path: Path, folder: Path, meta: dict, data_name, data_path, limit) -> dict:
+    """:func:`evaluate` of a model with several inputs, on an npz holding ``x_test_<input>`` per input."""
+    from cnnspec.data.inputs import load_inputs_npz, npz_of
+    from cnnspec.keras.util import import_keras_quietly
+
+    names = [i["name"] for i in meta["inputs"]]
+    path = npz_of(data_name or "", data_path)
+    if path is None:
+        raise DataError(f"this model has inputs {', '.join(names)}: evaluate it on an npz holding "
+                        f"{', '.join(f'x_test_{n}' for n in names)} and y_test (--data npz:FILE)", file=str(model_path))
+    ds = load_inputs_npz(path, names, limit)
+    import_keras_quietly()
+    import keras
+
+    model = keras.saving.load_model(str(model_path))
+    scale, offset = meta["scale"], meta["offset"]
+    x = {k: v.astype(np.float32) * scale + offset if v.dtype == np.uint8 else v for k, v in ds.x_test.items()}
+    t0 = time.perf_counter()
+    probs = model.predict(x, batch_size=256, verbose=0)
+    secs = time.perf_counter() - t0
+    m = head_metrics(model, ds.y_test, probs, list(meta.get("class_names") or ds.class_names))
+    return {"model": str(model_path), "dataset": ds.name, "data_source": str(ds.source),
+            "data_fingerprint": ds.fingerprint(), "split": "test", "scale": scale, "offset": offset, **m,
+            "images_per_second": round(m["n"] / secs, 1) if secs else None}
 
 
 def evaluate_to_file(target: str, data_name: str | None, data_path: str | None, limit: int | None,

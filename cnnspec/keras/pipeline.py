@@ -28,9 +28,9 @@ class Prepared:
     def record(self) -> dict:
         """run.json's ``data`` entry."""
         return {"name": self.ds.name, "source": self.ds.source, "fingerprint": self.ds.fingerprint(),
-                "train_images": int(len(self.x_train)),
-                "validation_images": int(0 if self.x_val is None else len(self.x_val)),
-                "validation_source": self.val_source, "test_images": int(len(self.ds.x_test))}
+                "train_images": int(len(self.y_train)),
+                "validation_images": int(0 if self.y_val is None else len(self.y_val)),
+                "validation_source": self.val_source, "test_images": int(len(self.ds.y_test))}
 
 
 def output_units(spec) -> int:
@@ -38,11 +38,6 @@ def output_units(spec) -> int:
     outputs: every head must be such a classifier (each learns the labels); the smallest K."""
     from cnnspec.check.infer import infer
 
-    if len(spec.inputs) > 1:
-        raise SpecError(f"this spec has {len(spec.inputs)} inputs ({', '.join(spec.input_names)}): training needs "
-                        "one array per input, and cnnspec's datasets give one image array per example (build the "
-                        "model with `cnnspec build` or `cnnspec code` and fit it yourself)",
-                        file=spec.file, line=spec.inputs[1].line, field="inputs")
     return min(head_units(spec, infer(spec)).values())
 
 
@@ -101,6 +96,10 @@ def prepare_data(spec, cfg: TrainConfig) -> Prepared:
     """Load the run's dataset (and validation data) and check them against the spec."""
     from cnnspec.data import load_dataset
 
+    if len(spec.inputs) > 1:
+        from cnnspec.keras.pipeline_inputs import prepare_inputs
+
+        return prepare_inputs(spec, cfg)
     units = output_units(spec)
     ds = load_dataset(cfg.dataset, path=cfg.data_path, limit=cfg.limit, seed=cfg.seed)
     check_data(spec, ds, f"dataset {ds.name}", units)
@@ -158,8 +157,8 @@ def make_dataset(x, y, cfg: TrainConfig, scale: float, *, units: int, training: 
 
     # Batches are gathered from in-memory tensors by shuffled index batches: much cheaper than
     # shuffling and batching single images, and as fast as Keras's own numpy adapter.
-    n = len(x)
-    xt = tf.constant(x)
+    n = len(y)
+    xt = {k: tf.constant(v) for k, v in x.items()} if isinstance(x, dict) else tf.constant(x)
     yt = tf.constant(y.astype(np.int64))
     ds = tf.data.Dataset.range(n)
     if training and cfg.shuffle:
@@ -168,8 +167,13 @@ def make_dataset(x, y, cfg: TrainConfig, scale: float, *, units: int, training: 
     offset = float(cfg.offset)
     onehot = cfg.loss == "categorical_crossentropy"
 
+    def feed(t, i):  # several inputs: uint8 arrays are pixels (scaled), others are fed as stored
+        v = tf.gather(t, i)
+        return tf.cast(v, tf.float32) * scale + offset if t.dtype == tf.uint8 else tf.cast(v, tf.float32)
+
     def prep(i):
-        a = tf.cast(tf.gather(xt, i), tf.float32) * scale + offset
+        a = ({k: feed(t, i) for k, t in xt.items()} if isinstance(xt, dict)
+             else tf.cast(tf.gather(xt, i), tf.float32) * scale + offset)
         b = tf.gather(yt, i)
         if heads:
             return a, {n: tf.one_hot(b, k) if loss == "categorical_crossentropy" else b for n, k, loss in heads}

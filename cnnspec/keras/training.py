@@ -207,9 +207,9 @@ class _Run:
                                 heads=feed)
         val_ds = None if d.x_val is None else make_dataset(d.x_val, d.y_val, p.cfg, d.scale, units=d.num_outputs,
                                                            training=False, distributed=dist, heads=feed)
-        steps = math.ceil(len(d.x_train) / p.cfg.batch_size)
+        steps = math.ceil(len(d.y_train) / p.cfg.batch_size)
         self.progress = self.progress_factory(epochs, steps) if self.progress_factory else None
-        logic = EpochLogic(p.cfg, st, p.history, len(d.x_train), rundir=self.run, save=self._save,
+        logic = EpochLogic(p.cfg, st, p.history, len(d.y_train), rundir=self.run, save=self._save,
                            progress=self.progress, stop=self.stop, clock=self.seconds)
         logic.phase = phase
         if feed:  # several outputs: history's accuracy/loss columns of the main (first) head stay filled
@@ -266,7 +266,7 @@ class _Run:
                 "epochs_finished": st.epoch, "stopped_early": st.stopped_early,
                 "run_seconds": self.seconds(),
                 "train_seconds": round(st.train_seconds, 3), "fit_seconds": round(st.fit_seconds, 3),
-                "train_images": int(len(p.data.x_train)),
+                "train_images": int(len(p.data.y_train)),
                 "train_images_per_second": round(st.images_seen / st.train_seconds, 1) if st.train_seconds else None,
                 "eval_images_per_second": round(m["n"] / eval_secs, 1) if eval_secs else None}
 

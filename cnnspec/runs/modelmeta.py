@@ -11,6 +11,11 @@ The sidecar JSON::
      "scale": 0.00392156862745098, "offset": 0.0,
      "spec_name": "table6", "spec_fingerprint": "ab12...", "cnnspec_version": "0.1.0"}
 
+A model with several inputs or outputs (a spec with Input rows or ``outputs:``) also records
+``"inputs": [{"name": "image", "shape": [28, 28, 1], "dtype": "float32"}, ...]`` and ``"outputs":
+["classes", "aux"]`` (absent for one input and one output); its uint8 input arrays are scaled as below,
+other arrays are fed as stored.
+
 Raw pixel values ``x`` are fed to the model as ``x * scale + offset``; the model itself
 does not contain the scaling. This module is the one home of that contract: the keys
 (:data:`META_KEYS`), how a run or a build chooses ``scale`` (:func:`input_scale`), what is
@@ -54,9 +59,13 @@ def make_meta(spec, class_names: list[str] | None, scale: float, offset: float =
     """The sidecar of a model built from ``spec`` (keys :data:`META_KEYS`)."""
     from cnnspec import __version__
 
-    return {"class_names": None if class_names is None else [str(c) for c in class_names],
+    meta = {"class_names": None if class_names is None else [str(c) for c in class_names],
             "input_shape": list(spec.input_shape), "scale": float(scale), "offset": float(offset),
             "spec_name": spec.label, "spec_fingerprint": spec.fingerprint(), "cnnspec_version": __version__}
+    if spec.multi_io:  # several inputs or outputs: their names (and the inputs' shapes), in order
+        meta["inputs"] = [{"name": i.name, "shape": list(i.shape), "dtype": i.dtype} for i in spec.inputs]
+        meta["outputs"] = list(spec.outputs)
+    return meta
 
 
 def sidecar_path(keras_path: str | Path) -> Path:
