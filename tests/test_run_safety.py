@@ -418,3 +418,15 @@ def test_a_stop_during_the_epoch_end_waits_for_its_commit(tmp_path):
     assert saved == ["model.keras", "last.keras"]
     on_disk = __import__("json").loads((tmp_path / "state.json").read_text())
     assert state.epoch == on_disk["epoch"] == 1
+
+
+@pytest.mark.parametrize("command", ["check", "summary"])
+def test_an_ascii_only_terminal_gets_escapes_not_an_internal_error(tmp_path, command):
+    spec = tmp_path / "café.yaml"
+    spec.write_text("name: café_net\nsource: réseau à deux couches\ninput: [8, 8, 1]\nlayers:\n"
+                    "  - {type: Flatten}\n  - {type: Dense, units: 2}\n", encoding="utf-8")
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    p = subprocess.run([sys.executable, "-m", "cnnspec", command, str(spec)], cwd=ROOT, env=env,
+                       capture_output=True, text=True, encoding="ascii", errors="strict", timeout=120)
+    assert p.returncode == 0 and "internal error" not in p.stderr, p.stderr
+    assert "caf\\xe9" in p.stdout

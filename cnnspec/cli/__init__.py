@@ -109,11 +109,24 @@ def _run(args: list[str] | None):
     return app(args=args, standalone_mode=False, prog_name="cnnspec")
 
 
+def _encodable_streams() -> None:
+    """On a stream whose encoding cannot write every character (``PYTHONIOENCODING=ascii``, a C
+    locale), write what it cannot as ``\\uXXXX`` escapes instead of failing mid-table."""
+    for stream in (sys.stdout, sys.stderr):
+        enc = (getattr(stream, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+        if enc not in ("utf8", "utf8sig", "utf16", "utf32") and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):
+                pass
+
+
 def main(argv: list[str] | None = None) -> None:
     """``cnnspec`` / ``python -m cnnspec``: run a command; every error ends as one line and an exit
     code (2 bad input or usage, 1 a check that disagreed or a diverged run, 130 interrupted,
     3 internal). ``CNNSPEC_DEBUG=1`` also prints the traceback with its causes."""
     debug = bool(os.environ.get("CNNSPEC_DEBUG"))
+    _encodable_streams()
     try:
         rv = _run(argv)
     except CnnspecError as exc:
