@@ -465,3 +465,14 @@ def test_time_distributed_summary_printed_by_keras_imports():
     rep, brep = check(spec), check(back)
     assert brep.ok and (brep.total, brep.non_trainable) == (rep.total, rep.non_trainable)
     assert [(r.row.type, r.output) for r in brep.rows] == [(r.row.type, r.output) for r in rep.rows]
+
+
+def test_cut_connected_to_names_resolve_to_the_real_graph():
+    """Keras at 80 columns cuts 'Connected to' cells: 'batch_normalizat…' fits six rows. Each resolves to
+    the earliest row whose output is still unused, which gives the graph the code built (same rows,
+    same inputs as importing the code itself) and no dangling extra output."""
+    printed = _spec(import_file(FIXTURES / "keras3_resnet_80_columns.txt"))
+    code = _spec(import_file(ROOT / "tests/data/resnet_cut_names.py"))
+    # Keras prints the graph by depth (conv2d_4, conv2d_5, then their BatchNormalizations): compare by name
+    assert {r.name: (r.type, r.inputs) for r in printed.rows} == {r.name: (r.type, r.inputs) for r in code.rows}
+    assert check(printed).ok and check(printed).total == 38922

@@ -174,21 +174,32 @@ class _Builder(NestedRows):
         for part in parts:
             part = re.sub(r"(\[\d+\])+", "", part.strip("[]"))
             if part:
-                refs.append(self.resolve(part, r))
+                refs.append(self.resolve(part, r, refs))
         return refs or [prev]
 
-    def resolve(self, ref: str, r: TextRow) -> str:
-        """The row a printed (possibly cut) reference names."""
+    def resolve(self, ref: str, r: TextRow, taken: list[str] = ()) -> str:
+        """The row a printed (possibly cut) reference names. A cut name ('batch_normalizat…') may fit
+        several rows: the earliest whose output no row has used yet (nor this row already), as each
+        output of a graph is used by a later row; else the latest used one."""
         ref, cut = _cut(ref)
         ref = re.sub(r"\[\d*$", "", ref)
         if not cut and ref in self.names:
             return self.names[ref]
         if ref == INPUT:
             return INPUT  # cnnspec's own table calls the model input 'input'
-        hits = [k for k in self.names if k.startswith(ref)] if cut else []
-        if hits:
-            return self.names[hits[-1]]
-        raise self.err(f"'Connected to' names '{ref}', which no row above defines", r.line)
+        hits = []
+        if cut:  # rows printed with the same cut name share one key of self.names: look at the rows too
+            rows = [row.name for row in self.model.rows]
+            order = [*dict.fromkeys([*(n for n in self.names.values() if n not in rows), *rows])]
+            printed = {v for k, v in self.names.items() if k.startswith(ref)}
+            hits = [n for n in order if n in printed or (n or "").startswith(ref)]
+        if not hits:
+            raise self.err(f"'Connected to' names '{ref}', which no row above defines", r.line)
+        used = {i for row in self.model.rows for i in (row.inputs or [])} | set(taken)
+        fresh = [h for h in hits if h not in used]
+        if fresh:  # the earliest: a merge lists its inputs in the order their layers were made
+            return fresh[0]
+        return ([h for h in hits if h not in taken] or hits)[-1]
 
     # -- rows ------------------------------------------------------------------------------------------
     def row(self, r: TextRow, name: str, classes, inputs: list[str], shape: Shape, params: int,
