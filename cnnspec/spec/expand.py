@@ -241,20 +241,45 @@ class Expander:
     def _validation_error(self, exc: ValidationError, cls: type[Layer], item: LineDict) -> SpecError:
         # A misspelt option also makes a required one "missing": report the misspelling.
         e = sorted(exc.errors(), key=lambda x: x["type"] != "extra_forbidden")[0]
-        loc = [str(x) for x in e["loc"]]
+        loc = _user_loc(e["loc"])
         fld = loc[0] if loc else None
         line = item.line_of(fld) if fld else item.line
-        options = [f for f in cls.model_fields if f not in ("type", "trainable", "expect", "name", "inputs")]
+        owner, key = _owner(cls, item, loc)  # the (nested) layer the option belongs to: layer.unit -> LSTM
+        options = [f for f in owner.model_fields if f not in ("type", "trainable", "expect", "name", "inputs")]
         if e["type"] == "extra_forbidden":
-            msg = (f"unknown option '{fld}' for {cls.keras_class}{suggest(fld, options)}; options: "
+            msg = (f"unknown option '{key}' for {owner.keras_class}{suggest(key, options)}; options: "
                    f"{', '.join(options) or 'none'}")
         elif e["type"] == "missing":
-            msg = f"{cls.keras_class} needs option '{fld}'"
+            msg = f"{owner.keras_class} needs option '{key}'"
         else:
             got = e.get("input")
             msg = f"{e['msg']} (got {got!r:.60})" if got is not None and e["type"] != "value_error" else e["msg"]
             msg = msg.replace("Value error, ", "")
         return self.err(msg, line, ".".join(loc) if loc else None)
+
+
+#: Segments pydantic adds to an error's location for the type it tried, not the user's keys.
+_TYPE_TAG = re.compile(r"[\[\]\-, ]|^(int|float|str|bool|bytes|none|list|tuple|dict|set|literal|union)$")
+
+
+def _user_loc(loc: tuple) -> list[str]:
+    """An error location as the user wrote it: ``strides.constrained-int`` -> ``strides``."""
+    return [str(x) for x in loc if isinstance(x, int) or not _TYPE_TAG.search(str(x))]
+
+
+def _owner(cls: type[Layer], item: Any, loc: list[str]) -> tuple[type[Layer], str | None]:
+    """The layer class whose option ``loc`` ends at, and that option: ``layer.unit`` of a Bidirectional
+    row is LSTM's ``unit`` when the nested mapping says ``type: LSTM``."""
+    from cnnspec.layers import lookup
+
+    owner, value = cls, item
+    for seg in loc[:-1]:
+        value = value.get(seg) if isinstance(value, dict) else None
+        inner = lookup(str(value.get("type"))) if isinstance(value, dict) and value.get("type") else None
+        if inner is None:
+            return cls, loc[0] if loc else None
+        owner = inner
+    return owner, loc[-1] if loc else None
 
 
 def row_validation_error(file: str, exc: ValidationError, cls: type[Layer], item: LineDict) -> SpecError:
