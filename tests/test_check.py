@@ -242,3 +242,16 @@ def test_check_validates_the_train_section(tmp_path, run_cli):
     p.write_text("input: [4]\nlayers:\n  - {type: Dense, units: 2}\ntrain:\n  batchsize: 3\n")
     code, _, err = run_cli("check", p)
     assert code == 2 and f"{p}:5:" in err and "batch_size" in err
+
+
+def test_expected_shape_list_may_say_none_as_keras_prints_it():
+    from cnnspec.errors import SpecError
+    from cnnspec.spec.loader import load_spec
+
+    text = "input: [28, 28, 1]\nlayers:\n  - {type: Conv2D, filters: 8, kernel_size: 3, expect: {output: %s}}\n"
+    spec = load_spec("s.yaml", text=text % "[None, 26, 26, 8]")
+    assert spec.rows[0].expect.output == (None, 26, 26, 8) and check(spec).ok
+    assert not check(load_spec("s.yaml", text=text % "[None, 26, 25, 8]")).ok
+    with pytest.raises(SpecError) as ei:
+        load_spec("s.yaml", text=text % "[None, 26, x, 8]")
+    assert str(ei.value) == "s.yaml:3: expect.output: dimensions must be positive integers or null, got 'x'"

@@ -156,20 +156,20 @@ def parse_shape(value: Any, what: str = "output") -> tuple[Shape, str]:
             elif re.fullmatch(r"[0-9]+", p):
                 dims.append(int(p))
             else:
-                raise ValueError(f"{what}: cannot read {value!r} as a shape like '(None, 26, 26, 32)'")
+                raise ValueError(f"cannot read {value!r} as a shape like '(None, 26, 26, 32)'")
         if not dims:
-            raise ValueError(f"{what}: a printed shape starts with the batch dimension None, got {value!r}")
+            raise ValueError(f"a printed shape starts with the batch dimension None, got {value!r}")
         # the batch dimension: None, or a fixed batch size as stateful models print it, (1, 184, 32)
         return tuple(dims[1:]), text
     if isinstance(value, (list, tuple)):
         dims = []
         for d in value:
-            if d is None:
+            if d is None or (isinstance(d, str) and d.strip() in ("None", "NA", "?")):  # [None, 26, 26, 8]
                 dims.append(None)
             elif isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= MAX_DIM:
                 dims.append(d)
             else:
-                raise ValueError(f"{what}: dimensions must be positive integers or null, got {d!r}")
+                raise ValueError(f"dimensions must be positive integers or null, got {d!r}")
         shape = tuple(dims)
         return shape, "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
     raise ValueError(f"{what} must be a list like [26, 26, 32] or a string like '(None, 26, 26, 32)'")
