@@ -287,3 +287,30 @@ def test_random_graphs_match_keras_and_round_trip(seed, tmp_path):
     back = load_spec(tmp_path / "back.yaml")
     names = spec.input_names if len(spec.inputs) > 1 else ["input"]  # one input: the top-level `input:`
     assert (back.input_names, back.outputs, check(back).total) == (names, spec.outputs, rep.total)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_import_saved_models_with_several_inputs_and_outputs(tmp_path):
+    """.keras files: Input rows in the model's input order (not the layer list's), outputs in order."""
+    keras = pytest.importorskip("keras")
+    from cnnspec.interop.importer import import_file
+    from cnnspec.keras.build import build_model
+
+    a = keras.Input((6,), name="a")
+    b = keras.Input((8, 8, 2), name="b")
+    x = keras.layers.Dense(4, name="da")(a)
+    y = keras.layers.GlobalAveragePooling2D(name="gb")(keras.layers.Conv2D(3, 3, name="cb")(b))
+    z = keras.layers.Concatenate(name="cat")([x, y])
+    model = keras.Model(inputs=[b, a], outputs=[keras.layers.Dense(2, name="o2")(y), keras.layers.Dense(5, name="o1")(z)])
+    model.save(tmp_path / "m.keras")
+    (tmp_path / "m.yaml").write_text(import_file(tmp_path / "m.keras"))
+    spec = load_spec(tmp_path / "m.yaml")
+    assert [(i.name, i.shape) for i in spec.inputs] == [("b", (8, 8, 2)), ("a", (6,))]
+    assert spec.outputs == ["o2", "o1"] and check(spec).total == model.count_params()
+    for name in ("two_inputs", "two_heads"):
+        ref = load_spec(SPECS / f"{name}.yaml")
+        build_model(ref).save(tmp_path / f"{name}.keras")
+        (tmp_path / f"{name}.yaml").write_text(import_file(tmp_path / f"{name}.keras"))
+        back = load_spec(tmp_path / f"{name}.yaml")
+        assert (back.input_names, back.outputs, check(back).total) == \
+            (ref.input_names, ref.outputs, check(ref).total)

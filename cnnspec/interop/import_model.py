@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnspec.errors import SpecError
-from cnnspec.interop.import_common import ImportedModel, ImportedRow, layer_class, validate_options
+from cnnspec.interop.import_common import ImportedInput, ImportedModel, ImportedRow, layer_class, validate_options
 from cnnspec.interop.import_train import TrainRecorder, loss_value, optimizer_value
 from cnnspec.interop.model_bases import NestedModels, preprocess_chains
 from cnnspec.interop.model_config import layer_options
@@ -202,6 +202,8 @@ class _Reader(NestedModels):
                            "it after calling it on data")
         if m.functional:
             self.output(m, cfg)
+        if len(m.inputs) > 1:
+            _order_inputs(m, cfg)
         if self.dropped:
             m.notes.append("settings cnnspec does not model, dropped (they change no shape or count; the counts "
                            "are checked against the file's weights): " + _grouped(self.dropped))
@@ -216,11 +218,16 @@ class _Reader(NestedModels):
             shape = cfg.get("batch_shape") or cfg.get("batch_input_shape")
             if not shape:
                 raise self.err(f"input layer '{name}' has no shape")
-            if m.input_shape is not None and m.rows:
-                raise self.err(f"a second model input '{name}': cnnspec specs have one input")
-            m.input_shape = tuple(shape[1:])
             dtype = cfg.get("dtype")
-            m.input_dtype = dtype if isinstance(dtype, str) else None
+            dtype = dtype if isinstance(dtype, str) else None
+            if m.inputs or (m.input_shape is not None and m.rows):  # a second input: an Input row each
+                if sequential:
+                    raise self.err(f"a second model input '{name}' in a Sequential model")
+                m.inputs.append(ImportedInput(name, tuple(shape[1:]), dtype))
+                self.names[name] = name
+                return None
+            m.input_shape, m.input_dtype = tuple(shape[1:]), dtype
+            m.inputs.append(ImportedInput(name, m.input_shape, dtype))
             self.names[name] = INPUT
             return None
         if cname in _CODE_LAYERS:
@@ -264,15 +271,29 @@ class _Reader(NestedModels):
         return out
 
     def output(self, m: ImportedModel, cfg: dict) -> None:
-        """The single output row of a functional model."""
+        """The output rows of a functional model, in order."""
         outs = cfg.get("output_layers") or []
         if outs and isinstance(outs[0], str):
             outs = [outs]
-        if len(outs) != 1:
-            raise self.err(f"the model has {len(outs)} outputs: cnnspec specs have one")
+        if not outs:
+            raise self.err("the model configuration names no output")
         from cnnspec.interop.import_common import Tensor
 
-        m.output = Tensor(m, self.names.get(outs[0][0], outs[0][0]))
+        m.outputs = [self.names.get(o[0], o[0]) for o in outs]
+        m.output = Tensor(m, m.outputs[0])
+
+
+def _order_inputs(m: ImportedModel, cfg: dict) -> None:
+    """Several inputs: in the model's order (``input_layers``), rows naming the first by its row name
+    (it was read as the model input, ``input``)."""
+    order = cfg.get("input_layers") or []
+    order = [o[0] for o in order if isinstance(o, list) and o] if order and isinstance(order[0], list) else []
+    rank = {n: i for i, n in enumerate(order)}
+    was_first = m.inputs[0].name
+    m.inputs.sort(key=lambda i: rank.get(i.name, len(rank)))
+    for r in m.rows:
+        r.inputs = [was_first if x == INPUT else x for x in (r.inputs or [])]
+    m.input_shape, m.input_dtype = m.inputs[0].shape, m.inputs[0].dtype
 
 
 def _grouped(dropped: list[str]) -> str:
