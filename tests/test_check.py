@@ -255,3 +255,28 @@ def test_expected_shape_list_may_say_none_as_keras_prints_it():
     with pytest.raises(SpecError) as ei:
         load_spec("s.yaml", text=text % "[None, 26, x, 8]")
     assert str(ei.value) == "s.yaml:3: expect.output: dimensions must be positive integers or null, got 'x'"
+
+
+@pytest.mark.parametrize("width", [60, 80, 100])
+def test_a_narrow_terminal_never_cuts_counts_or_shapes(width):
+    """Too wide for the page: the printed-value columns go (the mark and the mismatch lines stay);
+    counts and shapes are never cut, by the plain renderer or by rich."""
+    import io
+
+    from rich.console import Console
+
+    from cnnspec.check.render import table_model, to_rich
+    from cnnspec.check.texttable import render_text
+
+    for path in ("table3_2.yaml", "seed002_vgg.yaml"):
+        for rep in [check(s) for s in load_specs(str(ROOT / "specs" / path))]:
+            model = table_model(rep).fitted(width)
+            buf = io.StringIO()
+            Console(file=buf, width=width, color_system=None).print(to_rich(model))
+            plain = render_text(model, width)
+            for text in filter(None, (buf.getvalue(), plain)):
+                assert max(len(ln) for ln in text.splitlines() if not ln.startswith("Model:")) <= width
+                for r in rep.rows:
+                    assert f"{r.count.total:,}" in text and "…" not in text
+            printed_kept = any(c.header.startswith("Printed") for c in model.columns)
+            assert printed_kept == (table_model(rep).width() <= width)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from cnnspec.util import printable
 
-from cnnspec.check.texttable import Cell, Column, TableModel
+from cnnspec.check.texttable import Cell, Column, TableModel, column_widths
 
 from cnnspec.check.infer import Report
 from cnnspec.layers.shapes import format_shape
@@ -73,10 +73,12 @@ def table_model(report: Report, with_expect: bool = True, expand: bool = False) 
     graph = _is_graph(report)
     title = [Cell(f"Model: \"{printable(spec.label)}\""),
              Cell(f"  {printable(spec.source)}" if spec.source else "", "dim")]
-    cols = [Column("Layer (type)", no_wrap=True), Column("Output Shape", no_wrap=True), Column("Param #", "right")]
+    cols = [Column("Layer (type)"), Column("Output Shape", no_wrap=True, keep=True),
+            Column("Param #", "right", no_wrap=True, keep=True)]
     cols += [Column("Connected to")] if graph else []
-    if has_expect:
-        cols += [Column("Printed shape", style="dim"), Column("Printed #", "right", style="dim"), Column("")]
+    if has_expect:  # on a narrow terminal the printed values go (the ✓/✗ mark and the mismatch lines stay)
+        cols += [Column("Printed shape", style="dim", no_wrap=True, keep=True, optional=True),
+                 Column("Printed #", "right", style="dim", no_wrap=True, keep=True, optional=True), Column("")]
     t = TableModel(title, cols, caption="\n".join(totals_lines(report)))
     bad = {(m.layer, m.field) for m in report.mismatches if m.layer is not None}
     for i, r in enumerate(report.rows):
@@ -121,8 +123,10 @@ def to_rich(model: TableModel):
 
     t = Table(title=Text.assemble(*((c.text, c.style) for c in model.title)), box=box.SIMPLE_HEAVY,
               title_justify="left", show_lines=False)
-    for c in model.columns:
-        t.add_column(c.header, justify=c.justify, style=c.style or None, no_wrap=c.no_wrap)
+    widths = column_widths(model)
+    for c, w in zip(model.columns, widths):
+        t.add_column(c.header, justify=c.justify, style=c.style or None, no_wrap=c.no_wrap,
+                     min_width=w - 2 if c.keep else None, overflow="fold")
     for cells, style in model.rows:
         t.add_row(*(Text(c.text, style=c.style) for c in cells), style=style or None)
     t.caption = model.caption

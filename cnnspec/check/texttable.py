@@ -27,11 +27,15 @@ class Cell:
 
 @dataclass
 class Column:
-    """A column: header text, justification ("left"/"right"), style applied to its cells."""
+    """A column: header text, justification ("left"/"right"), style applied to its cells.
+    ``keep``: never shortened (counts, shapes); ``optional``: left out when the table is wider than
+    the page (what repeats another column, like the printed values beside the computed ones)."""
     header: str
     justify: str = "left"
     style: str = ""
     no_wrap: bool = False
+    keep: bool = False
+    optional: bool = False
 
 
 @dataclass
@@ -45,6 +49,18 @@ class TableModel:
     def add_row(self, cells: list, style: str = "") -> None:
         """Append a row; ``cells`` are :class:`Cell` objects or plain strings."""
         self.rows.append(([c if isinstance(c, Cell) else Cell(c) for c in cells], style))
+
+    def width(self) -> int:
+        """The width rich gives the table when nothing wraps (one-line cells)."""
+        return sum(column_widths(self)) + len(self.columns) + 1
+
+    def fitted(self, max_width: int) -> "TableModel":
+        """This table, or, when wider than ``max_width``, the same without its optional columns."""
+        if self.width() <= max_width or not any(c.optional for c in self.columns):
+            return self
+        keep = [i for i, c in enumerate(self.columns) if not c.optional]
+        return TableModel(self.title, [self.columns[i] for i in keep],
+                          [([cells[i] for i in keep], style) for cells, style in self.rows], self.caption)
 
 
 def simple(text: str) -> bool:
@@ -60,11 +76,11 @@ def _fits(model: TableModel) -> bool:
     return all(simple(t) for t in texts) and all(len(cells) == len(model.columns) for cells, _ in model.rows)
 
 
-def _widths(model: TableModel) -> list[int]:
+def column_widths(model: TableModel) -> list[int]:
     """Each column's width including its one space of padding on either side."""
     widths = [len(c.header) for c in model.columns]
     for cells, _ in model.rows:
-        widths = [max(w, len(c.text)) for w, c in zip(widths, cells)]
+        widths = [max(w, max(map(len, c.text.split("\n")))) for w, c in zip(widths, cells)]
     return [w + 2 for w in widths]
 
 
@@ -113,7 +129,7 @@ def render_text(model: TableModel, max_width: int, ansi: bool = False) -> str | 
     codes = _codes(model)
     if not model.columns or not _fits(model) or codes is None:
         return None
-    widths = _widths(model)
+    widths = column_widths(model)
     table_width = sum(widths) + len(widths) + 1
     if table_width > max_width or min(widths) < 3:  # rich draws an empty column differently
         return None

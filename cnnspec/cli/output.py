@@ -129,11 +129,14 @@ class Printer:
         text = None
         if self.out_mode != "rich":
             ansi = self.out_mode == "ansi"
-            text = render_text(model, terminal_width() if ansi else PIPE_WIDTH, ansi=ansi)
+            width = terminal_width() if ansi else PIPE_WIDTH
+            model = model.fitted(width)
+            text = render_text(model, width, ansi=ansi)
         if text is None:
             from cnnspec.check.render import to_rich
 
-            self._rich().print(to_rich(model))
+            console = self._rich()
+            console.print(to_rich(model.fitted(console.width)))
         else:
             _write(sys.stdout, text)
 
