@@ -453,3 +453,15 @@ def test_unknown_engine_and_precision(art):
         OnnxModel(art.onnx, engine="tensorflow", device="cpu")
     with pytest.raises(CnnspecError, match="unknown precision"):
         OnnxModel(art.onnx, engine="onnxruntime", device="cpu", precision="fp8")
+
+
+def test_the_engine_notice_says_why_a_faster_engine_was_not_chosen():
+    """OpenVINO's bf16 was faster but changed answers: the one line says so beside its figures."""
+    from cnnspec.deploy.engines import auto_notice, pick
+
+    figures = {"onnxruntime": {"latency_ms": 0.296, "throughput_ips": 900.0, "precision": "fp32", "agreement": 1.0},
+               "openvino": {"latency_ms": 0.434, "throughput_ips": 1546.0, "precision": "bf16", "agreement": 0.984}}
+    assert pick(figures, "auto") == "onnxruntime"
+    line = auto_notice("onnxruntime", figures, "probe", "fp32")
+    assert "openvino 0.434 ms/1,546 img/s [not eligible: bf16 agreed on 98.4% of top-1 answers, under 99%]" in line
+    assert "onnxruntime 0.296 ms/900 img/s;" in line and "\n" not in line

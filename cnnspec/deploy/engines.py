@@ -227,9 +227,18 @@ def choose_engine(path, input_shape, *, scale: float = 1 / 255, offset: float = 
     return eng
 
 
+def _excluded(fig: dict) -> str:
+    """Why an engine's figures did not count (its reduced precision changed answers), or ""."""
+    if fig.get("precision", "fp32") != "fp32" and fig.get("agreement", 1.0) < MIN_AGREEMENT:
+        return (f" [not eligible: {fig['precision']} agreed on {fig['agreement'] * 100:.1f}% of top-1 answers, "
+                f"under {MIN_AGREEMENT * 100:.0f}%]")
+    return ""
+
+
 def auto_notice(chosen: str, figures: dict, source: str, precision: str) -> str:
     """The one line that says which engine ``auto`` chose and why."""
-    parts = [f"{n} {f['latency_ms']:.3f} ms/{f['throughput_ips']:,.0f} img/s" for n, f in figures.items()]
+    parts = [f"{n} {f['latency_ms']:.3f} ms/{f['throughput_ips']:,.0f} img/s" + _excluded(f)
+             for n, f in figures.items()]
     line = f"cnnspec: engine {chosen} ({source} on {cpu_name()}, batch-1 latency/batch-{PROBE_BATCH} " \
            f"throughput: {'; '.join(parts)})"
     if precision != "fp32":
