@@ -377,6 +377,11 @@ def test_cli_serve_prints_serving_only_once_bound(art):
                              cwd=str(ROOT), env=env, timeout=60)
         assert res.returncode == 2 and "cannot bind" in res.stderr and "serving" not in res.stderr
         assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+        # the port is tried first: no engine probe (and its notice) before the refusal
+        res = subprocess.run([sys.executable, "-m", "cnnspec", "serve", str(art.onnx), "--port", str(port),
+                              "--engine", "auto"], capture_output=True, text=True, cwd=str(ROOT), env=env, timeout=60)
+        assert res.returncode == 2 and res.stderr.startswith("error: cannot bind"), res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1, res.stderr
     finally:
         proc.terminate()
         try:

@@ -296,7 +296,7 @@ def serve(
 ) -> None:
     """Serve an .onnx model over HTTP: GET /health, GET /metadata, POST /predict."""
     from cnnspec.deploy.runtime import OnnxModel
-    from cnnspec.deploy.serve import ServerLimits, run
+    from cnnspec.deploy.serve import ServerLimits, bind, run
 
     if model.suffix != ".onnx":
         raise CnnspecError("serve takes an .onnx model (run `cnnspec export` first)", file=str(model))
@@ -304,9 +304,14 @@ def serve(
                           max_batch=max_batch, max_wait_ms=max_wait_ms,
                           batch_workers=batch_workers)
     limits.check()
-    # Requests share the cores with the decode threads: no spin-waiting worker threads.
-    m = OnnxModel(model, device=device, threads=threads, engine=engine, precision=precision, spinning=False,
-                  max_pixels=max_pixels, on_notice=_notice)
+    sock = bind(host, port)  # a port in use is said before the model loads and the engine probe runs
+    try:
+        # Requests share the cores with the decode threads: no spin-waiting worker threads.
+        m = OnnxModel(model, device=device, threads=threads, engine=engine, precision=precision, spinning=False,
+                      max_pixels=max_pixels, on_notice=_notice)
+    except BaseException:
+        sock.close()
+        raise
     if m.warning:
         _warn(m.warning)
 
@@ -314,4 +319,4 @@ def serve(
         err_console.print(f"serving {model.name} on {url} ({m.engine}, {m.device}, {m.precision}; "
                           f"batching up to {max_batch} within {max_wait_ms:g} ms); Ctrl-C to stop", markup=False)
 
-    run(m, host=host, port=port, limits=limits, on_serving=serving)
+    run(m, host=host, port=port, limits=limits, on_serving=serving, sock=sock)

@@ -310,13 +310,15 @@ def bind(host: str, port: int) -> socket.socket:
 
 def run(model: OnnxModel, host: str = "127.0.0.1", port: int = 8000, max_body: Optional[int] = None, *,
         limits: Optional[ServerLimits] = None, log_level: str = "warning",
-        on_serving: Optional[Callable[[str], None]] = None) -> None:
+        on_serving: Optional[Callable[[str], None]] = None, sock: Optional[socket.socket] = None) -> None:
     """Serve ``model`` with uvicorn (blocking). ``on_serving(url)`` is called once the port is bound
-    and the server accepts connections (``port=0`` picks a free port; the URL has the real one)."""
+    and the server accepts connections (``port=0`` picks a free port; the URL has the real one).
+    ``sock``: a socket already bound with :func:`bind` (the CLI binds before loading the model, so
+    that a port in use is said at once); its host and port are then the ones used."""
     import uvicorn
 
     app = create_app(model, max_body, limits=limits)
-    sock = bind(host, port)
+    sock = sock if sock is not None else bind(host, port)
     real_port = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{real_port}"
