@@ -59,6 +59,12 @@ def test_evaluate_and_export_of_two_heads(heads_run, tmp_path):
     assert len(lines) == 1 and "Traceback" not in p.stderr
     assert "one input and one output" in lines[0] and "(classes, aux)" in lines[0]
     assert not list(tmp_path.glob("*.onnx")) and not list(tmp_path.glob(".*tmp*"))
+    assert "--head NAME" in lines[0]
+    p = cli("export", out, "-o", tmp_path / "m.onnx", "--head", "nope")
+    assert p.returncode == 2 and "--head nope: not an output of this model (outputs: classes, aux)" in p.stderr
+    p = cli("export", out, "-o", tmp_path / "classes.onnx", "--head", "classes", "--json")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["parity"]["ok"] and (tmp_path / "classes.onnx").is_file()
 
 
 def test_training_several_inputs_is_refused_in_one_line(tmp_path):

@@ -49,6 +49,8 @@ def export(
     max_accuracy_drop: float = typer.Option(0.5, "--max-accuracy-drop", min=-100, max=100,
                                             help="INT8 gate: largest test-accuracy drop vs fp32, in points"),
     rewrite: bool = typer.Option(True, "--rewrite/--no-rewrite", help="Exact graph rewrites (parity-checked)"),
+    head: Optional[str] = typer.Option(None, "--head", help="A model with several outputs: export this output "
+                                                            "(its row name) alone"),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
 ) -> None:
     """Export a trained Keras model to ONNX (optionally INT8), embed its metadata, check parity.
@@ -67,7 +69,7 @@ def export(
     try:
         rep = export_model(model, output, opset=opset, data=data, limit=limit, rewrite=rewrite,
                            quantize=quantize, calibrate=calibrate, calibration_size=calibration_size,
-                           max_accuracy_drop=max_accuracy_drop)
+                           max_accuracy_drop=max_accuracy_drop, head=head)
     except CnnspecError as exc:
         if getattr(exc, "report", None):
             _export_report(exc.report, as_json)

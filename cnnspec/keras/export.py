@@ -63,10 +63,11 @@ def _quiet_tf() -> None:
     import_keras_quietly(with_tf2onnx=True)
 
 
-def load_keras(path: str | Path):
+def load_keras(path: str | Path, head: str | None = None):
     """RUN_DIR or X.keras -> (keras model, completed metadata dict, keras path).
 
-    The metadata has the ``warning`` key set when there was no sidecar.
+    The metadata has the ``warning`` key set when there was no sidecar. ``head``: of a model with
+    several outputs, the one output kept (the model computing it alone).
     """
     from cnnspec.runs.modelmeta import complete_meta, load_model_meta
 
@@ -80,12 +81,7 @@ def load_keras(path: str | Path):
         msg = " ".join(str(exc).split())[:160]
         raise ModelFileError(f"not a loadable Keras model ({type(exc).__name__}: {msg})",
                              file=str(keras_path)) from exc
-    n_in, n_out = len(getattr(model, "inputs", None) or [1]), len(getattr(model, "outputs", None) or [1])
-    if n_in != 1 or n_out != 1:
-        raise ModelFileError(f"this model has {n_in} input(s) and {n_out} output(s) ({', '.join(model.output_names)}): "
-                             "export, ensemble and inspect take models with one input and one output (the ONNX "
-                             "runtime, predict and serve take one image and return one set of class scores)",
-                             file=str(keras_path))
+    model = _one_io(model, head, keras_path)
     shape = model_input_shape(model)
     out_shape = model.outputs[0].shape if getattr(model, "outputs", None) else model.output_shape
     meta = complete_meta(meta, num_classes=int(out_shape[-1]), input_shape=shape)
@@ -96,6 +92,27 @@ def load_keras(path: str | Path):
         raise ModelFileError(f"sidecar has {len(meta['class_names'])} class names but the model "
                              f"outputs {int(out_shape[-1])} values", file=str(keras_path))
     return model, meta, keras_path
+
+
+def _one_io(model, head: str | None, keras_path: Path):
+    """The model itself (one input, one output) or its output ``head`` alone; a one-line error otherwise."""
+    n_in, n_out = len(getattr(model, "inputs", None) or [1]), len(getattr(model, "outputs", None) or [1])
+    names = list(getattr(model, "output_names", None) or [])
+    if head is not None:
+        if head not in names or n_out == 1:
+            raise ModelFileError(f"--head {head}: not an output of this model (outputs: {', '.join(names)})",
+                                 file=str(keras_path), field="head")
+        import keras
+
+        model = keras.Model(model.inputs, model.outputs[names.index(head)], name=f"{model.name}_{head}")
+        n_out = 1
+    if n_in != 1 or n_out != 1:
+        hint = "; export one output with --head NAME" if n_in == 1 else ""
+        raise ModelFileError(f"this model has {n_in} input(s) and {n_out} output(s) ({', '.join(names)}): "
+                             "export, ensemble and inspect take models with one input and one output (the ONNX "
+                             f"runtime, predict and serve take one image and return one set of class scores){hint}",
+                             file=str(keras_path))
+    return model
 
 
 def model_input_shape(model) -> list[int]:
@@ -288,7 +305,8 @@ def export_model(path: str | Path, output: str | Path, **options) -> dict:
     """The whole ``cnnspec export`` pipeline for a run directory or ``.keras`` file.
 
     Options are those of :func:`export_keras` (``opset``, ``data``, ``limit``, ``rewrite``,
-    ``quantize``, ``calibrate``, ``calibration_size``, ``max_accuracy_drop``). The report adds
+    ``quantize``, ``calibrate``, ``calibration_size``, ``max_accuracy_drop``) and ``head`` (of a
+    model with several outputs, the one exported). The report adds
     ``keras`` (the model file) and ``warning`` (no sidecar).
     """
     from cnnspec.runs.files import check_output
@@ -298,7 +316,7 @@ def export_model(path: str | Path, output: str | Path, **options) -> dict:
     src = resolve_keras_path(path)
     check_output(output, [src, sidecar_path(src)], what="export")
     target_for(output)
-    model, meta, keras_path = load_keras(path)
+    model, meta, keras_path = load_keras(path, options.pop("head", None))
     warning = meta.pop("warning", None)
     meta.pop("sidecar", None)
     try:
