@@ -37,7 +37,10 @@ def _check_name(kind: str, names: frozenset[str], value: Any, mapping_keys: froz
         return value
     if isinstance(value, str):
         if value not in names:
-            raise ValueError(_allowed(kind, names).format(value))
+            from cnnspec.util import suggest
+
+            raise ValueError(_allowed(kind, names).format(value).replace(
+                ";", suggest(value, sorted(names)) + ";", 1))
         return value
     if isinstance(value, dict):
         if mapping_keys and value and set(value) <= mapping_keys:
