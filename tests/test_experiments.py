@@ -185,8 +185,9 @@ def test_second_sweep_on_the_same_dir_refused(tmp_path):
     r = subprocess.run([sys.executable, "-c", code, str(p), str(tmp_path / "o")], cwd=ROOT, capture_output=True,
                        text=True, timeout=60)
     assert r.returncode != 0 and "another cnnspec sweep" in r.stderr and str(__import__("os").getpid()) in r.stderr
-    with pytest.raises(CnnspecError, match="another cnnspec sweep"):
+    with pytest.raises(CnnspecError, match="another cnnspec sweep") as ei:
         SweepRun(load_sweep(p), tmp_path / "o", extend=False, retry_failed=False).lock()  # same process, 2nd fd
+    assert str(ei.value).count(str(tmp_path / "o")) == 1, str(ei.value)
     first.unlock()  # a finished sweep leaves no pid behind, and the next sweep takes the directory
     assert (tmp_path / "o" / ".sweep.lock").read_text() == ""
     second = SweepRun(load_sweep(p), tmp_path / "o", extend=False, retry_failed=False)

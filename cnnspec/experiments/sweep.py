@@ -89,7 +89,7 @@ class SweepRun:
         try:
             self._lock.acquire()
         except RunLocked as exc:
-            raise CnnspecError(str(exc).replace("another cnnspec process", "another cnnspec sweep") +
+            raise CnnspecError(exc.message.replace("another cnnspec process", "another cnnspec sweep") +
                                " or stop it first", file=str(self.out)) from exc
 
     def unlock(self) -> None:
