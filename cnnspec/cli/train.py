@@ -62,7 +62,7 @@ def build_cmd(
     if not diffs:
         console.print(Text.assemble(("equals check", "green"),
                                     f": {len(res['layers'])} layers, shapes and counts agree"))
-    console.print(f"saved {out} and {sidecar_path(out).name}")
+    console.print(f"saved {out} and {sidecar_path(out)}", markup=False)
     return 1 if diffs else 0
 
 
