@@ -320,3 +320,14 @@ def test_r_undecidable_condition_in_a_functional_helper_is_an_error(cond):
     with pytest.raises(SpecError) as ei:
         import_text(text, "u.R")
     assert "cannot decide statically" in str(ei.value) and ei.value.line == 5
+
+
+def test_a_binary_file_given_to_import_says_what_import_reads(tmp_path):
+    from cnnspec.interop.importer import import_file
+
+    png = tmp_path / "photo.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    with pytest.raises(SpecError) as ei:
+        import_file(str(png))
+    assert str(ei.value) == f"{png}: binary file, not R or Python code or a printed summary (saved models: " \
+                            ".keras, .h5, .json)"

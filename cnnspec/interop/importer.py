@@ -88,10 +88,11 @@ def import_file(path: str, name: str | None = None, lang: str | None = None,
                         "as code or a summary", file=path)
     if path == "-":
         return import_text(_stdin(), "<stdin>", name=name, lang=lang, input_shape=input_shape)
-    fmt = lang or detect_format(path, None if Path(path).suffix.lower() in _MODEL_EXT else read_text(path))
+    what = "R or Python code or a printed summary (saved models: .keras, .h5, .json)"
+    fmt = lang or detect_format(path, None if Path(path).suffix.lower() in _MODEL_EXT else read_text(path, what))
     if fmt == "model":
         return _finish(build_model(None, path, fmt), path, name, fmt)
-    return import_text(read_text(path), path, name=name, lang=fmt, input_shape=input_shape)
+    return import_text(read_text(path, what), path, name=name, lang=fmt, input_shape=input_shape)
 
 
 def _stdin() -> str:

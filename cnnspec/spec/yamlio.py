@@ -48,12 +48,14 @@ yaml.SafeDumper.add_representer(LineDict, lambda dumper, value: dumper.represent
 yaml.SafeDumper.add_representer(LineList, lambda dumper, value: dumper.represent_list(list(value)))
 
 
-def read_text(path: str | Path) -> str:
-    """A spec file's text (size-capped, UTF-8), as a one-line SpecError when it cannot be read."""
+def read_text(path: str | Path, what: str = "a YAML/JSON spec") -> str:
+    """A spec file's text (size-capped, UTF-8), as a one-line SpecError when it cannot be read;
+    ``what`` the file should have been, for the message (``cnnspec import`` reads code and tables)."""
     p = Path(path)
+    spec = what == "a YAML/JSON spec"
     try:
         if p.is_dir():
-            raise SpecError("is a directory, not a spec file", file=str(path))
+            raise SpecError(f"is a directory, not {'a spec file' if spec else what}", file=str(path))
         size = p.stat().st_size
         if size > MAX_BYTES:
             raise SpecError(f"file is {size} bytes; a spec is at most {MAX_BYTES} bytes", file=str(path))
@@ -65,13 +67,14 @@ def read_text(path: str | Path) -> str:
     except OSError as exc:
         raise SpecError(f"cannot read: {exc.strerror or exc}", file=str(path)) from exc
     if b"\x00" in data:
-        raise SpecError("binary file, not a YAML/JSON spec", file=str(path))
+        raise SpecError(f"binary file, not {what}", file=str(path))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SpecError(f"not UTF-8 text (byte {exc.start}): not a YAML/JSON spec", file=str(path)) from exc
+        raise SpecError(f"not UTF-8 text (byte {exc.start}): not {what}", file=str(path)) from exc
     if not text.strip():
-        raise SpecError("empty file: a spec needs at least `input` and `layers`", file=str(path))
+        raise SpecError("empty file: a spec needs at least `input` and `layers`" if spec else "empty file",
+                        file=str(path))
     return text
 
 
