@@ -100,6 +100,12 @@ def test_bad_npy_bodies_get_a_one_line_4xx(client, name, body, status, msg):
     assert client.get("/health").status_code == 200
 
 
+@pytest.mark.parametrize("headers", [{}, NPY, {"content-type": "text/plain"}])
+def test_an_empty_body_is_400_whatever_its_content_type(client, headers):
+    r = client.post("/predict", content=b"", headers=headers)
+    assert r.status_code == 400 and "empty" in r.json()["error"], r.text
+
+
 @pytest.mark.parametrize("method", ["get", "put"])
 def test_predict_needs_post(client, method):
     r = getattr(client, method)("/predict")

@@ -177,6 +177,8 @@ async def _predict(work: _Work, scope, receive) -> bytes:
             ctype = value.decode("latin-1")
         elif key == b"content-length":
             length = value
+    if length is not None and length.strip() == b"0":
+        raise HTTPError(400, bodies.EMPTY_BODY)  # empty whatever its type says (or does not say)
     kind = bodies.body_kind(ctype)
     async with work.semaphore():
         work.reading += 1
