@@ -120,12 +120,29 @@ def test_check_imports_no_typer_click_or_rich():
             " ['check', '--json', 'specs/table3_2.yaml'], ['summary', 'specs/table6.yaml', '-f', 'latex'],"
             " ['check', 'no/such.yaml']):\n"
             "    try:\n        main(argv)\n    except SystemExit as e:\n        print('exit', e.code, file=sys.stderr)\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('typer', 'click', 'rich')))\n")
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('typer', 'click', 'rich')"
+            " or m == 'importlib.metadata'))\n")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT,
                        env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert p.stdout.strip().splitlines()[-1] == "[]", p.stderr[-2000:]
     assert [ln for ln in p.stderr.splitlines() if ln.startswith("exit")] == ["exit 0", "exit 1", "exit 1", "exit 0",
                                                                              "exit 2"]
+
+
+@pytest.mark.parametrize("env", [{}, {"PYDANTIC_DISABLE_PLUGINS": "some_plugin"}])
+def test_pydantic_plugin_discovery_is_skipped_only_in_check(env):
+    """The check path skips pydantic's plugin discovery (importlib.metadata) unless plugins were named;
+    the stand-in hands any other name to pydantic's real loader, and other commands keep it."""
+    code = ("import sys\nfrom cnnspec.cli import main\n"
+            "try:\n    main(['check', '-q', 'specs/table6.yaml'])\nexcept SystemExit as e:\n    assert e.code == 0\n"
+            "print('importlib.metadata' in sys.modules)\n"
+            "from pydantic.plugin._loader import PYDANTIC_ENTRY_POINT_GROUP, get_plugins\n"
+            "print(PYDANTIC_ENTRY_POINT_GROUP, list(get_plugins()))\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT), **env))
+    assert p.returncode == 0, p.stderr[-2000:]
+    skipped, group = p.stdout.strip().splitlines()[-2:]
+    assert skipped == ("False" if not env else "True") and group == "pydantic []"
 
 
 WIDTH = 200  # the terminal's width in the terminal comparisons

@@ -119,6 +119,38 @@ def try_fast(argv: list[str]) -> int | None:
     kwargs = parse(cmd, argv[1:])
     if kwargs is None:
         return None
+    skip_pydantic_plugin_discovery()
     from cnnspec.cli import checking
 
     return getattr(checking, cmd.run)(**kwargs)
+
+
+def skip_pydantic_plugin_discovery() -> None:
+    """In a `check`/`summary` process, let pydantic build cnnspec's validators without looking for
+    plugins: its plugin loader imports ``importlib.metadata`` (and ``email``, ``zipfile`` ...) and
+    scans every installed package's entry points, about a fifth of a cold check, for plugins that
+    watch validation -- nothing cnnspec's own option models need. A stand-in for pydantic's loader
+    module answers "no plugins"; any other name asked of it comes from the real module. Left alone
+    when the loader is already imported or ``PYDANTIC_DISABLE_PLUGINS`` says which plugins to keep."""
+    import os
+    import sys
+    import types
+
+    name = "pydantic.plugin._loader"
+    if name in sys.modules or os.environ.get("PYDANTIC_DISABLE_PLUGINS") not in (None, "", "__all__", "1", "true"):
+        return
+    stub = types.ModuleType(name, "cnnspec's stand-in: no pydantic plugins in a `cnnspec check` process")
+
+    def get_plugins():
+        return ()
+
+    def __getattr__(attr: str):
+        if attr.startswith("__"):  # the import system asks for __path__ & co.
+            raise AttributeError(attr)
+        sys.modules.pop(name, None)  # any other name: the real loader, from now on
+        import importlib
+
+        return getattr(importlib.import_module(name), attr)
+
+    stub.get_plugins, stub.__getattr__ = get_plugins, __getattr__
+    sys.modules[name] = stub
