@@ -87,6 +87,16 @@ def test_check_is_tensorflow_free():
     assert r.returncode == 0, r.stderr
 
 
+def test_input_row_expect_is_compared(tmp_path, run_cli):
+    p = tmp_path / "s.yaml"
+    p.write_text("layers:\n  - {type: Input, name: a, shape: [4], expect: {output: '(None, 5)', params: 3}}\n"
+                 "  - {type: Dense, units: 2}\n")
+    code, out, _ = run_cli("check", "-q", p)
+    assert code == 1
+    assert f"{p}:2: a: output expected (None, 5), computed (None, 4)" in out
+    assert f"{p}:2: a: params expected 3, computed 0" in out and "2 mismatch(es)" in out
+
+
 def test_summary_prints_input_rows_and_connections():
     r = cli_subprocess("summary", SPECS / "two_inputs.yaml", "--format", "markdown")
     assert r.returncode == 0, r.stderr

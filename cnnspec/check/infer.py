@@ -82,6 +82,12 @@ class Report:
     def ok(self) -> bool:
         return not self.mismatches
 
+    @property
+    def printed(self) -> bool:
+        """True when the spec gives printed values to compare (a row's, an Input row's or the totals')."""
+        s = self.spec
+        return any(r.row.expect for r in self.rows) or s.expect is not None or any(i.expect for i in s.inputs)
+
     def to_json(self) -> dict:
         s = self.spec
         return {"spec": s.name, "variant": s.variant, "file": s.file, "fingerprint": s.fingerprint(),
@@ -193,7 +199,27 @@ def compare(spec: Spec, results: list[RowResult]) -> list[Mismatch]:
                     hint = "non-trainable weights (batch norm's moving mean and variance) counted as trainable"
                 out.append(Mismatch(i, fld, expv, computed, ex.lines.get(fld, row.line), hint,
                                     res.count.formula, row.name))
+    out.extend(_compare_inputs(spec))
     out.extend(_compare_totals(spec, results, out))
+    return out
+
+
+def _compare_inputs(spec: Spec) -> list[Mismatch]:
+    """What an Input row's ``expect`` prints against its shape (and an input's 0 parameters)."""
+    out = []
+    for inp in spec.inputs:
+        ex = inp.expect
+        if ex is None:
+            continue
+        if ex.output is not None:
+            exp = _normalize_expected(ex.output, inp.shape, ex.output_printed)
+            if exp != tuple(inp.shape):
+                out.append(Mismatch(None, "output", exp, tuple(inp.shape), ex.lines.get("output", inp.line),
+                                    "the printed shape differs from the input's `shape`", "", inp.name))
+        for fld in ("params", "trainable", "non_trainable"):
+            if getattr(ex, fld) not in (None, 0):
+                out.append(Mismatch(None, fld, getattr(ex, fld), 0, ex.lines.get(fld, inp.line),
+                                    "an input layer has no weights", "", inp.name))
     return out
 
 

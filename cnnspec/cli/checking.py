@@ -60,7 +60,7 @@ def _print_report(p: Printer, rep, quiet: bool) -> None:
         p.table(table_model(rep))
     for m in rep.mismatches:
         p.line((m.message(rep.spec.file), "red"))
-    if any(r.row.expect for r in rep.rows) or rep.spec.expect:
+    if rep.printed:
         verdict = (("OK", "green"), (": every printed value agrees", "")) if rep.ok else \
             ((f"{len(rep.mismatches)} mismatch(es)", "bold red"),)
         p.line((f"{rep.spec.label}: ", ""), *verdict)

@@ -94,7 +94,7 @@ def check_table(path: str) -> dict:
     return {"rows": cols, "mismatches": mism,
             "totals": {"total": rep.total, "trainable": rep.trainable, "non_trainable": rep.non_trainable},
             "label": rep.spec.label, "file": rep.spec.file, "source": rep.spec.source or "", "ok": rep.ok,
-            "has_expect": any(r.row.expect for r in rep.rows) or rep.spec.expect is not None,
+            "has_expect": rep.printed,
             "input_shape": list(rep.spec.input_shape), "inputs": rep.spec.input_names,
             "outputs": list(rep.spec.outputs)}
 

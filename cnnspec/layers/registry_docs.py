@@ -143,7 +143,8 @@ def json_schema() -> dict[str, Any]:
                      "description": "a model input, as Keras's InputLayer row (instead of the top-level `input`)",
                      "properties": {"type": {"enum": ["Input", "InputLayer", "layer_input", "keras_input"]},
                                     "name": {"type": "string"}, "shape": shape, "dtype": {"type": "string"},
-                                    "batch_size": {"type": ["integer", "string"]}}}
+                                    "batch_size": {"type": ["integer", "string"]},
+                                    "expect": {"$ref": "#/$defs/expect"}}}
     rows.append({"$ref": "#/$defs/Input"})
     defs["row"] = {"anyOf": rows}
     defs["layers"] = {"type": "array", "items": {"anyOf": [{"$ref": "#/$defs/row"}, {"$ref": "#/$defs/use"},

@@ -235,7 +235,10 @@ class Expander:
             raise self.err(f"an input name must be 1-128 letters, digits or _ . - /, got {name!r}",
                            item.line_of("name"), "name")
         self._check_unique(name, item)
-        self.inputs.append(ModelInput(name, shape, dtype, item.line, len(self.rows)))
+        expect = None
+        if item.get("expect") is not None:
+            expect = parse_expect(item["expect"], self.file, item.line_of("expect"))
+        self.inputs.append(ModelInput(name, shape, dtype, item.line, len(self.rows), expect))
         self.last = name
 
     def _validation_error(self, exc: ValidationError, cls: type[Layer], item: LineDict) -> SpecError:

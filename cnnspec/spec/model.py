@@ -25,7 +25,7 @@ INPUT = "input"
 #: Row types that declare a model input (a functional model's InputLayer rows), not a layer.
 INPUT_TYPES = ("Input", "InputLayer", "layer_input", "keras_input")
 #: The keys an ``Input`` row takes.
-INPUT_KEYS = ("type", "name", "shape", "dtype", "batch_size")
+INPUT_KEYS = ("type", "name", "shape", "dtype", "batch_size", "expect")
 
 
 @dataclass
@@ -51,6 +51,8 @@ class ModelInput:
     dtype: str = "float32"
     line: int = 0
     position: int = 0
+    #: what the table prints on the InputLayer row (its output shape, 0 parameters), if given
+    expect: "Expect | None" = None
 
 
 @dataclass
