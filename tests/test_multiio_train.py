@@ -53,6 +53,8 @@ def test_evaluate_and_export_of_two_heads(heads_run, tmp_path):
     assert p.returncode == 0, p.stderr
     m = json.loads((tmp_path / "eval.json").read_text())
     assert set(m["heads"]) == {"classes", "aux"} and m["n"] > 0
+    for head, h in m["heads"].items():  # the console names every head's figures, not the first head's alone
+        assert f"{head}: accuracy {h['accuracy']:.4f}  loss {h['loss']:.4f}" in p.stdout, p.stdout
     p = cli("export", out, "-o", tmp_path / "m.onnx")
     assert p.returncode == 2
     lines = p.stderr.strip().splitlines()

@@ -301,7 +301,8 @@ def serve(
     from cnnspec.deploy.serve import ServerLimits, bind, run
 
     if model.suffix != ".onnx":
-        raise CnnspecError("serve takes an .onnx model (run `cnnspec export` first)", file=str(model))
+        raise CnnspecError("serve takes an .onnx model: run `cnnspec export RUN -o model.onnx` first (a model "
+                           "with several outputs: export one of them with --head NAME)", file=str(model))
     limits = ServerLimits(max_body=max_body, max_pixels=max_pixels, max_concurrent=max_concurrent,
                           max_batch=max_batch, max_wait_ms=max_wait_ms,
                           batch_workers=batch_workers)

@@ -192,31 +192,39 @@ def evaluate_cmd(
     with StopSignals():  # SIGTERM ends like Ctrl-C: one line, exit 130, nothing half-written
         m, path = evaluate_to_file(target, data, data_path, limit, output)
     if m.get("warning"):
-        err_console.print(f"warning: {m['warning']}")
+        err_console.print(f"warning: {m['warning']}", markup=False)
     if json_out:
         emit_json({**m, "written": str(path)})
         return 0
     from rich.table import Table
+    from rich.text import Text
 
-    t = Table(title=f"{m['model']} on {m['dataset']} test ({m['n']} images)", title_justify="left")
+    # user text (model path, dataset and class names) as Text: printed literally, never as markup
+    t = Table(title=Text(f"{m['model']} on {m['dataset']} test ({m['n']} images)"), title_justify="left")
     for c in ("class", "precision", "recall", "f1", "support"):
         t.add_column(c, justify="left" if c == "class" else "right")
     for name, r in m["per_class"].items():
-        t.add_row(name, f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}", str(r["support"]))
+        t.add_row(Text(safe(name)), f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}",
+                  str(r["support"]))
     mac = m["macro_avg"]
     t.add_row("macro avg", f"{mac['precision']:.4f}", f"{mac['recall']:.4f}", f"{mac['f1']:.4f}", str(m["n"]),
               style="bold")
     console.print(t)
-    console.print(f"accuracy {m['accuracy']:.4f}  loss {m['loss']:.4f}")
+    heads = m.get("heads") or {}
+    if len(heads) > 1:  # the table is the first head's; every head's own figures
+        for head, h in heads.items():
+            console.print(f"{safe(head)}: accuracy {h['accuracy']:.4f}  loss {h['loss']:.4f}", markup=False)
+    else:
+        console.print(f"accuracy {m['accuracy']:.4f}  loss {m['loss']:.4f}")
     cm = Table(title="confusion matrix (rows: true, columns: predicted)", title_justify="left")
     cm.add_column("")
     for i in range(len(m["class_names"])):
         cm.add_column(str(i), justify="right")
     for i, (name, row) in enumerate(zip(m["class_names"], m["confusion_matrix"])):
-        cm.add_row(f"{i} {name}", *[str(v) for v in row])
+        cm.add_row(Text(safe(f"{i} {name}")), *[str(v) for v in row])
     console.print(cm)
     if m.get("worst_images"):
         console.out(f"wrote {m['worst_images']['png']} (the {len(m['worst_images']['images'])} worst-classified "
                     "test images)", highlight=False)
-    console.print(f"wrote {path}")
+    console.print(f"wrote {path}", markup=False)
     return 0

@@ -109,8 +109,8 @@ def _one_io(model, head: str | None, keras_path: Path):
     if n_in != 1 or n_out != 1:
         hint = "; export one output with --head NAME" if n_in == 1 else ""
         raise ModelFileError(f"this model has {n_in} input(s) and {n_out} output(s) ({', '.join(names)}): "
-                             "export, ensemble and inspect take models with one input and one output (the ONNX "
-                             f"runtime, predict and serve take one image and return one set of class scores){hint}",
+                             "export, predict, serve, ensemble and inspect take models with one input and one "
+                             f"output (one image in, one set of class scores out){hint}",
                              file=str(keras_path))
     return model
 
