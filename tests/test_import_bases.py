@@ -133,6 +133,7 @@ def test_layer_names_are_keras_base_layers():
     from cnnspec.layers.applications import application_class
 
     for name, kw in (("MobileNetV2", {"pooling": "avg"}), ("VGG16", {"include_top": True, "classes": 7})):
+        keras.backend.clear_session()  # Keras's default names count per session: other tests built layers too
         model = getattr(keras.applications, name)(weights=None, input_shape=(32, 32, 3),
                                                   **{"include_top": False, **kw})
         args = {k: (v, 0) for k, v in {"include_top": False, **kw}.items()}
