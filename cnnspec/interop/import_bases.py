@@ -42,6 +42,14 @@ class InnerLayer:
     index: int
     name: str
 
+    def attribute(self, attr: str, sep: str = ".") -> Any:
+        """``layer.name`` / ``layer$trainable`` (``sep``: how the script wrote the access)."""
+        if attr == "name":
+            return self.name
+        if attr == "trainable":
+            return self.base.flags.get(self.index, self.base.trainable)
+        return Opaque(f"'{self.name}{sep}{attr}'")
+
 
 @dataclass
 class BaseObject:

@@ -95,11 +95,7 @@ class PyBases:
     def base_attribute(self, obj: Any, attr: str, line: int) -> Any:
         """``base.layers``, ``.input``, ``.output``, ``.trainable``, ``.name``; ``layer.name``."""
         if isinstance(obj, InnerLayer):
-            if attr == "name":
-                return obj.name
-            if attr == "trainable":
-                return obj.base.flags.get(obj.index, obj.base.trainable)
-            return Opaque(f"'{obj.name}.{attr}'")
+            return obj.attribute(attr, ".")
         if attr == "layers":
             return obj.layers()
         if attr in ("input", "inputs", "output", "outputs"):

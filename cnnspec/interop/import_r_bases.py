@@ -131,11 +131,7 @@ class RBases:
     def base_dollar(self, obj: Any, attr: str, line: int) -> Any:
         """``conv_base$layers``, ``$input``, ``$output``, ``$trainable``; ``layer$name``."""
         if isinstance(obj, InnerLayer):
-            if attr == "name":
-                return obj.name
-            if attr == "trainable":
-                return obj.base.flags.get(obj.index, obj.base.trainable)
-            return Opaque(f"'{obj.name}${attr}'")
+            return obj.attribute(attr, "$")
         if attr == "layers":
             return obj.layers()
         if attr in ("input", "output"):
