@@ -163,10 +163,6 @@ class Augmentation(Strict):
                     or self.rotation or self.zoom)
 
 
-LOSSES = ("sparse_categorical_crossentropy", "categorical_crossentropy")
-METRICS = ("accuracy", "top_5_accuracy")
-
-
 class TrainConfig(Strict):
     """The ``train:`` section: data, optimizer, loss, epochs, validation, schedules, callbacks and
     augmentation (one definition for the CLI, Python and R)."""
@@ -265,79 +261,6 @@ class TrainConfig(Strict):
         return d
 
 
-# ----------------------------------------------------------------------------------------------
-def _line_for(section: Any, loc: tuple) -> tuple[int | None, str]:
-    """Deepest YAML line known for a pydantic error location, and the dotted field name."""
-    line = getattr(section, "line", None) or None
-    node = section
-    parts: list[str] = []
-    for key in loc:
-        if isinstance(key, int):
-            parts[-1:] = [f"{parts[-1]}[{key}]"] if parts else [f"[{key}]"]
-            node = node[key] if isinstance(node, list) and key < len(node) else None
-            continue
-        parts.append(str(key))
-        if isinstance(node, dict):
-            if hasattr(node, "line_of") and key in node:
-                line = node.line_of(key) or line
-            node = node.get(key)
-        else:
-            node = None
-    return line, ".".join(parts)
-
-
-def _message(err: dict) -> str:
-    typ = err.get("type", "")
-    loc = err.get("loc", ())
-    if typ == "extra_forbidden":
-        key = str(loc[-1]) if loc else "?"
-        parent = _FIELDS_BY_PARENT.get(_parent_name(loc[:-1]), ())
-        hint = suggest(key, parent)
-        return f"unknown key '{key}'{hint}; allowed: {', '.join(parent)}" if parent else f"unknown key '{key}'"
-    msg = err.get("msg", "invalid")
-    msg = msg.removeprefix("Value error, ")
-    if typ == "union_tag_invalid":
-        msg = f"lr_schedule.type must be one of {', '.join(SCHEDULE_TYPES)}"
-    return msg
-
-
-def _parent_name(loc: tuple) -> str:
-    names = [str(k) for k in loc if not isinstance(k, int)]
-    # union members show up as their class name or tag in pydantic locations
-    for n in reversed(names):
-        if n in _FIELDS_BY_PARENT:
-            return n
-    return "train" if not names else names[-1]
-
-
-_FIELDS_BY_PARENT = {
-    "train": tuple(TrainConfig.model_fields),
-    "optimizer": tuple(Optimizer.model_fields),
-    "Optimizer": tuple(Optimizer.model_fields),
-    "step": tuple(StepDecay.model_fields),
-    "reduce_on_plateau": tuple(ReduceOnPlateau.model_fields),
-    "cosine": tuple(Cosine.model_fields),
-    "exponential": tuple(Exponential.model_fields),
-    "warmup": tuple(Warmup.model_fields),
-    "early_stopping": tuple(EarlyStopping.model_fields),
-    "checkpoint": tuple(Checkpoint.model_fields),
-    "augmentation": tuple(Augmentation.model_fields),
-}
-
-# pydantic puts union member names into locations; they are not YAML keys
-_NOT_KEYS = {"Optimizer", "step", "reduce_on_plateau", "cosine", "exponential", "warmup", "literal['sgd','adam','adamw','rmsprop',"
-             "'adadelta','adagrad','adamax','nadam']"}
-
-
-def _clean_loc(loc: tuple) -> tuple:
-    out = []
-    for k in loc:
-        if isinstance(k, str) and (k in _NOT_KEYS or k.startswith(("literal[", "function-", "dict[", "list["))):
-            continue
-        out.append(k)
-    return tuple(out)
-
-
 def parse_train(section: Any, file: str | None = None, line: int | None = None) -> TrainConfig:
     """Validate a spec's ``train:`` mapping (None -> defaults). Raises a one-line SpecError."""
     if section is None:
@@ -355,23 +278,9 @@ def parse_train(section: Any, file: str | None = None, line: int | None = None) 
     try:
         return TrainConfig.model_validate(dict(section))
     except ValidationError as exc:
-        errs = exc.errors()
-        # a union (optimizer: name | mapping) reports one error per member: prefer the mapping's
-        errs.sort(key=lambda e: (e["type"] in ("list_type", "dict_type") and len(e["loc"]) == 2,
-                                 any(isinstance(k, str) and k.startswith("literal[") for k in e["loc"]),
-                                 e["type"] == "model_type"))
-        err = errs[0]
-        raw_loc = err.get("loc", ())
-        loc = _clean_loc(raw_loc)
-        if err.get("type") == BLAME:  # a cross-field rule naming the key to blame
-            ln, fld = _line_for(section, tuple(err["ctx"]["field"].split(".")))
-            return _raise(err["ctx"]["text"], file, ln or line, f"train.{fld}")
-        ln, fld = _line_for(section, loc)
-        msg = _message({**err, "loc": raw_loc if err.get("type") == "extra_forbidden" else loc})
-        if err.get("type") == "extra_forbidden":
-            msg = _message({**err, "loc": (*[k for k in raw_loc[:-1]], raw_loc[-1])})
-        return _raise(msg, file, ln or line, "train" + (f".{fld}" if fld else ""))
+        from cnnspec.spec.train_errors import train_error
 
+        raise train_error(exc, section, file, line) from exc
 
 BLAME = "cross_field"
 
@@ -419,10 +328,6 @@ def with_flags(cfg: TrainConfig, flags: dict[str, Any], file: str | None = None)
     try:
         return TrainConfig.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(k) for k in _clean_loc(err.get("loc", ())))
-        text = _message(err)
-        if err.get("type") == BLAME:
-            text, loc = err["ctx"]["text"], err["ctx"]["field"]
-        raise SpecError(f"{text} (after applying command-line options)",
-                        field=f"train.{loc}" if loc else "train") from exc
+        from cnnspec.spec.train_errors import flags_error
+
+        raise flags_error(exc) from exc
