@@ -78,7 +78,7 @@ def collect(targets: list[str | Path], metric: str = "val_accuracy") -> list[dic
     for t in targets:
         p = Path(t)
         if (p / "sweep.json").exists():
-            from cnnspec.experiments.sweep import sweep_rows
+            from cnnspec.experiments.sweep_table import sweep_rows
 
             rows += sweep_rows(p)
         elif is_run_dir(p):

@@ -139,19 +139,7 @@ def load_specs(path: str | Path, text: str | None = None) -> list[Spec]:
     file, selected = split_variant(path)
     path = str(file) if selected is not None else path
     doc = load(path, text)
-    if not isinstance(doc, LineDict):
-        raise SpecError("a spec is a mapping with `input` and `layers` at the top level", file=path,
-                        line=getattr(doc, "line", 1))
-    for key in doc:
-        if key not in TOP_KEYS:
-            raise SpecError(f"unknown top-level key '{key}'{suggest(str(key), TOP_KEYS)}; allowed: "
-                            f"{', '.join(TOP_KEYS)}", file=path, line=doc.line_of(key), field=str(key))
-    if "layers" not in doc:
-        raise SpecError("missing `layers`", file=path, line=doc.line, field="layers")
-    for key in ("name", "source", "description"):
-        if key in doc and doc[key] is not None and not isinstance(doc[key], str):
-            raise SpecError(f"`{key}` must be text", file=path, line=doc.line_of(key), field=key)
-    name = doc.get("name") or Path(path).stem
+    _check_top(doc, path)
     _check_types(doc, path)
     blocks = parse_blocks(doc.get("blocks"), path)
     gvars = doc.get("vars") or {}
@@ -165,37 +153,55 @@ def load_specs(path: str | Path, text: str | None = None) -> list[Spec]:
     if selected is not None and selected not in variants:
         raise SpecError(f"no variant '{selected}'{suggest(selected, names)}; variants: "
                         f"{', '.join(names) or 'none'}", file=path, line=doc.line_of("variants"), field="variants")
-    wanted = [selected] if selected else (list(names) or [None])
     specs = []
-    for v in wanted:
+    for v in [selected] if selected else (list(names) or [None]):
         scope = dict(gvars)
         if v is not None:
-            over = variants[v]
-            if not isinstance(over, dict):
+            if not isinstance(variants[v], dict):
                 raise SpecError(f"variant '{v}' must be a mapping of variable values", file=path,
                                 line=variants.line_of(v), field=f"variants.{v}")
-            scope.update(over)
-        ex = Expander(path, blocks, v)
-        ex.expand(doc["layers"], scope, doc.line_of("layers"))
-        if not ex.rows:
-            raise SpecError("`layers` is empty", file=path, line=doc.line_of("layers"), field="layers")
-        shape, dtype, batch, inputs = _model_inputs(doc, ex, scope, path)
-        totals = None
-        if doc.get("expect") is not None:
-            totals = parse_expect(ex.subst(doc["expect"], scope, doc.line_of("expect"), "expect"), path,
-                                  doc.line_of("expect"), totals=True)
-        train = doc.get("train")
-        if train is not None:
-            if not isinstance(train, dict):
-                raise SpecError("`train` must be a mapping", file=path, line=doc.line_of("train"), field="train")
-            train = ex.subst(train, scope, doc.line_of("train"), "train")
-        spec = Spec(name=name, file=path, input_shape=shape, rows=ex.rows, input_dtype=dtype, batch_size=batch,
-                    source=doc.get("source"), description=doc.get("description"), variant=v, variants=names,
-                    expect=totals, train=train, input_line=inputs[0].line, inputs=inputs,
-                    outputs=_outputs(doc, ex, scope, path), outputs_declared="outputs" in doc)
+            scope.update(variants[v])
+        spec = _variant(doc, path, Expander(path, blocks, v), scope, v, names)
         _link(spec)
         specs.append(spec)
     return specs
+
+
+def _check_top(doc: Any, path: str) -> None:
+    """A spec's top level: a mapping of known keys with ``layers``; name, source and description text."""
+    if not isinstance(doc, LineDict):
+        raise SpecError("a spec is a mapping with `input` and `layers` at the top level", file=path,
+                        line=getattr(doc, "line", 1))
+    for key in doc:
+        if key not in TOP_KEYS:
+            raise SpecError(f"unknown top-level key '{key}'{suggest(str(key), TOP_KEYS)}; allowed: "
+                            f"{', '.join(TOP_KEYS)}", file=path, line=doc.line_of(key), field=str(key))
+    if "layers" not in doc:
+        raise SpecError("missing `layers`", file=path, line=doc.line, field="layers")
+    for key in ("name", "source", "description"):
+        if key in doc and doc[key] is not None and not isinstance(doc[key], str):
+            raise SpecError(f"`{key}` must be text", file=path, line=doc.line_of(key), field=key)
+
+
+def _variant(doc: LineDict, path: str, ex: Expander, scope: dict, v: str | None, names: tuple) -> Spec:
+    """One variant of the file (``v`` None: the file has none): rows expanded, inputs, totals, train."""
+    ex.expand(doc["layers"], scope, doc.line_of("layers"))
+    if not ex.rows:
+        raise SpecError("`layers` is empty", file=path, line=doc.line_of("layers"), field="layers")
+    shape, dtype, batch, inputs = _model_inputs(doc, ex, scope, path)
+    totals = None
+    if doc.get("expect") is not None:
+        totals = parse_expect(ex.subst(doc["expect"], scope, doc.line_of("expect"), "expect"), path,
+                              doc.line_of("expect"), totals=True)
+    train = doc.get("train")
+    if train is not None:
+        if not isinstance(train, dict):
+            raise SpecError("`train` must be a mapping", file=path, line=doc.line_of("train"), field="train")
+        train = ex.subst(train, scope, doc.line_of("train"), "train")
+    return Spec(name=doc.get("name") or Path(path).stem, file=path, input_shape=shape, rows=ex.rows,
+                input_dtype=dtype, batch_size=batch, source=doc.get("source"), description=doc.get("description"),
+                variant=v, variants=names, expect=totals, train=train, input_line=inputs[0].line, inputs=inputs,
+                outputs=_outputs(doc, ex, scope, path), outputs_declared="outputs" in doc)
 
 
 def load_spec(path: str | Path, text: str | None = None) -> Spec:

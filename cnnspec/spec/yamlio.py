@@ -81,8 +81,15 @@ def read_text(path: str | Path, what: str = "a YAML/JSON spec") -> str:
 def load(path: str | Path, text: str | None = None) -> Any:
     """Parse a spec file into LineDict/LineList/scalars, with bounded work and memory."""
     file = str(path)
-    if text is None:
-        text = read_text(path)
+    node = _compose(read_text(path) if text is None else text, file)
+    try:
+        return _Tree(file).build(node, 0)
+    except RecursionError as exc:
+        raise SpecError("nesting too deep (recursive YAML alias?)", file=file) from exc
+
+
+def _compose(text: str, file: str) -> yaml.Node:
+    """The YAML node tree of a spec's text (JSON checked as JSON first), or a one-line SpecError."""
     if file.endswith(".json"):
         import json
 
@@ -106,43 +113,53 @@ def load(path: str | Path, text: str | None = None) -> Any:
         raise SpecError("malformed YAML: nesting too deep", file=file) from exc
     if node is None:
         raise SpecError("empty document: a spec needs at least `input` and `layers`", file=file)
-    budget = [MAX_NODES]
-    ctor = yaml.SafeLoader("")
+    return node
 
-    def build(n: yaml.Node, depth: int) -> Any:
-        budget[0] -= 1
-        if budget[0] < 0:
+
+class _Tree:
+    """Builds LineDict/LineList/scalars from YAML nodes within a node budget and a depth limit
+    (an alias bomb or a recursive alias is an error, not a hang)."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.budget = MAX_NODES
+        self.ctor = yaml.SafeLoader("")
+
+    def build(self, n: yaml.Node, depth: int) -> Any:
+        """The value of node ``n`` with the line of every key and list item."""
+        self.budget -= 1
+        line = n.start_mark.line + 1
+        if self.budget < 0:
             raise SpecError(f"document expands to more than {MAX_NODES} nodes (YAML alias bomb?)",
-                            file=file, line=n.start_mark.line + 1)
+                            file=self.file, line=line)
         if depth > MAX_DEPTH:
             raise SpecError(f"nesting deeper than {MAX_DEPTH} levels (recursive YAML alias?)",
-                            file=file, line=n.start_mark.line + 1)
-        line = n.start_mark.line + 1
+                            file=self.file, line=line)
         if isinstance(n, yaml.MappingNode):
-            ctor.flatten_mapping(n)  # resolves `<<: *anchor` merge keys
-            out = LineDict(line=line)
-            for knode, vnode in n.value:
-                key = build(knode, depth + 1)
-                if not isinstance(key, (str, int, float, bool)) and key is not None:
-                    raise SpecError("mapping keys must be plain scalars", file=file, line=knode.start_mark.line + 1)
-                if key in out:
-                    raise SpecError(f"duplicate key '{key}' (first on line {out.key_lines[key]})",
-                                    file=file, line=knode.start_mark.line + 1, field=str(key))
-                out.key_lines[key] = knode.start_mark.line + 1
-                out[key] = build(vnode, depth + 1)
-            return out
+            return self.mapping(n, line, depth)
         if isinstance(n, yaml.SequenceNode):
             out_l = LineList(line=line)
             for item in n.value:
-                out_l.append(build(item, depth + 1))
+                out_l.append(self.build(item, depth + 1))
                 out_l.item_lines.append(item.start_mark.line + 1)
             return out_l
         try:
-            return ctor.construct_object(n, deep=True)
+            return self.ctor.construct_object(n, deep=True)
         except yaml.YAMLError as exc:
-            raise SpecError(f"bad value: {' '.join(str(exc).split())[:120]}", file=file, line=line) from exc
+            raise SpecError(f"bad value: {' '.join(str(exc).split())[:120]}", file=self.file, line=line) from exc
 
-    try:
-        return build(node, 0)
-    except RecursionError as exc:
-        raise SpecError("nesting too deep (recursive YAML alias?)", file=file) from exc
+    def mapping(self, n: yaml.MappingNode, line: int, depth: int) -> LineDict:
+        """A mapping node: plain scalar keys, no duplicates, ``<<: *anchor`` merge keys resolved."""
+        self.ctor.flatten_mapping(n)
+        out = LineDict(line=line)
+        for knode, vnode in n.value:
+            key = self.build(knode, depth + 1)
+            kline = knode.start_mark.line + 1
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                raise SpecError("mapping keys must be plain scalars", file=self.file, line=kline)
+            if key in out:
+                raise SpecError(f"duplicate key '{key}' (first on line {out.key_lines[key]})",
+                                file=self.file, line=kline, field=str(key))
+            out.key_lines[key] = kline
+            out[key] = self.build(vnode, depth + 1)
+        return out
