@@ -38,7 +38,8 @@ def diverged(run_dir: Path) -> str | None:
 
 
 def run_cnn(task: dict) -> dict:
-    """Train (or resume) the trial's run directory through the public Python API."""
+    """Train (or resume) the trial's run directory through the public Python API, with the run's own
+    SIGTERM handling (a stop is remembered: one swallowed inside TensorFlow still ends the run)."""
     from cnnspec.errors import CnnspecError
     from cnnspec.keras.training import train
     from cnnspec.runs.files import read_json
@@ -54,11 +55,12 @@ def run_cnn(task: dict) -> dict:
                     not epochs or status.get("epochs_finished", 0) >= epochs):
                 res = {"status": "finished"}
             else:
-                res = train(str(out), resume=True, epochs=epochs)
+                res = train(str(out), resume=True, epochs=epochs, handle_signals=True)
         else:  # new, or killed before config.json was written (--force replaces only a marked run)
             from cnnspec.runs.rundir import RunDir
 
-            res = train(task["spec"], out=str(out), epochs=epochs, force=RunDir(out).looks_like_run())
+            res = train(task["spec"], out=str(out), epochs=epochs, force=RunDir(out).looks_like_run(),
+                        handle_signals=True)
     except CnnspecError as exc:
         from cnnspec.runs.rundir import RunDiverged, RunInterrupted, RunLocked
 

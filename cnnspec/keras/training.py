@@ -347,8 +347,10 @@ def default_out(spec_path: str) -> str:
 
 def train(spec_path: str, data: str | None = None, out: str | None = None, epochs: int | None = None,
           batch_size: int | None = None, limit: int | None = None, *, resume: bool = False, force: bool = False,
-          distribute: str | None = None, **flags) -> dict:
+          distribute: str | None = None, handle_signals: bool = False, **flags) -> dict:
     """Python API (used by the R bridge): the same as ``cnnspec train``, without progress output.
+    ``handle_signals=True`` (a process of its own, as a sweep's worker): SIGINT/SIGTERM stop the run
+    as in the CLI, remembered even when TensorFlow swallows the KeyboardInterrupt.
 
     ``flags`` are other command-line options by their train-section names (``seed``,
     ``learning_rate``, ``optimizer``, ``validation_split``, ``validation``, ``data_path``).
@@ -371,4 +373,4 @@ def train(spec_path: str, data: str | None = None, out: str | None = None, epoch
             raise CnnspecError(f"{name} must be a positive whole number, got {v!r}")
     fl = {"dataset": data, "epochs": epochs, "batch_size": batch_size, "limit": limit, **flags}
     req = Request(spec_path=spec, out=Path(out), flags=fl, resume=resume, force=force, distribute=distribute)
-    return run_training(req, handle_signals=False)
+    return run_training(req, handle_signals=handle_signals)
