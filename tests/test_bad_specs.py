@@ -133,3 +133,15 @@ def test_random_structures_give_spec_errors_only(tmp_path, inp, layers):
     import json
 
     _check_text(tmp_path, json.dumps({"input": inp, "layers": layers}, default=str), suffix=".json")
+
+
+def test_utf16_with_its_byte_order_mark_is_read(tmp_path):
+    """Windows PowerShell's `>` writes UTF-16 with a byte-order mark: a spec (or summary) saved so reads."""
+    from cnnspec.spec.loader import load_spec
+
+    p = tmp_path / "s.yaml"
+    p.write_bytes("name: n\ninput: [8]\nlayers:\n  - {type: Dense, units: 2}\n".encode("utf-16"))
+    assert check(load_spec(p)).total == 18
+    p.write_bytes(b"\xff\xfe" + b"\x00\xd8")  # a lone surrogate: not UTF-16 text
+    with pytest.raises(SpecError, match="not UTF-16 text after its byte-order mark"):
+        load_spec(p)

@@ -104,6 +104,14 @@ def test_bad_npy_bodies_get_a_one_line_4xx(client, name, body, status, msg):
 def test_an_empty_body_is_400_whatever_its_content_type(client, headers):
     r = client.post("/predict", content=b"", headers=headers)
     assert r.status_code == 400 and "empty" in r.json()["error"], r.text
+    r = client.post("/predict", content=iter([]), headers=headers)  # streamed: no Content-Length at all
+    supported = headers.get("content-type") != "text/plain"  # a declared unsupported type is refused first
+    assert (r.status_code, "empty" in r.json()["error"]) == ((400, True) if supported else (415, False)), r.text
+
+
+def test_a_body_without_content_type_is_415(client):
+    r = client.post("/predict", content=iter([b"\x89PNG..."]))
+    assert r.status_code == 415 and "unsupported content type '(none)'" in r.json()["error"], r.text
 
 
 @pytest.mark.parametrize("method", ["get", "put"])

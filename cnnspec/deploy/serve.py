@@ -179,7 +179,7 @@ async def _predict(work: _Work, scope, receive) -> bytes:
             length = value
     if length is not None and length.strip() == b"0":
         raise HTTPError(400, bodies.EMPTY_BODY)  # empty whatever its type says (or does not say)
-    kind = bodies.body_kind(ctype)
+    kind = bodies.body_kind(ctype) if ctype else None  # no type at all: empty (400) or unsupported (415)
     async with work.semaphore():
         work.reading += 1
         try:
@@ -188,6 +188,7 @@ async def _predict(work: _Work, scope, receive) -> bytes:
             work.reading -= 1
         if not body:
             raise HTTPError(400, bodies.EMPTY_BODY)
+        kind = kind or bodies.body_kind(ctype)
         try:
             return await work.answer(kind, ctype, body, top)
         except InputError as exc:

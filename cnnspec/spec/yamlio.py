@@ -66,12 +66,22 @@ def read_text(path: str | Path, what: str = "a YAML/JSON spec") -> str:
         raise SpecError("permission denied", file=str(path)) from exc
     except OSError as exc:
         raise SpecError(f"cannot read: {exc.strerror or exc}", file=str(path)) from exc
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with its byte-order mark (Windows PowerShell's `>`)
+        try:
+            return _text_or_empty(data.decode("utf-16"), spec, path)
+        except UnicodeDecodeError as exc:
+            raise SpecError(f"not UTF-16 text after its byte-order mark (byte {exc.start}): not {what}",
+                            file=str(path)) from exc
     if b"\x00" in data:
         raise SpecError(f"binary file, not {what}", file=str(path))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise SpecError(f"not UTF-8 text (byte {exc.start}): not {what}", file=str(path)) from exc
+    return _text_or_empty(text, spec, path)
+
+
+def _text_or_empty(text: str, spec: bool, path) -> str:
     if not text.strip():
         raise SpecError("empty file: a spec needs at least `input` and `layers`" if spec else "empty file",
                         file=str(path))
