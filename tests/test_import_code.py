@@ -331,3 +331,33 @@ def test_a_binary_file_given_to_import_says_what_import_reads(tmp_path):
         import_file(str(png))
     assert str(ei.value) == f"{png}: binary file, not R or Python code or a printed summary (saved models: " \
                             ".keras, .h5, .json)"
+
+
+WRAPPED_THEN_PLAIN = """import keras
+from keras import layers
+inp = keras.Input((10, 4))
+x = layers.Bidirectional(layers.GRU(4, return_sequences=True))(inp)
+x = layers.TimeDistributed(layers.Dense(5))(x)
+x = layers.GRU(3, return_sequences=True)(x)
+x = layers.LSTM(2)(x)
+out = layers.Dense(2)(x)
+model = keras.Model(inp, out)
+"""
+
+
+def test_names_after_a_wrapped_layer_are_keras_names():
+    """Keras names the layer a wrapper holds (gru, dense) before the next plain one (gru_1, dense_2):
+    the imported graph and the spec checked from a Sequential list print Keras's names."""
+    keras = pytest.importorskip("keras")
+    keras.backend.clear_session()
+    ns: dict = {}
+    exec(WRAPPED_THEN_PLAIN, ns)
+    want = [layer.name for layer in ns["model"].layers[1:]]
+    spec = _spec(import_text(WRAPPED_THEN_PLAIN, "w.py"))
+    assert [r.name for r in spec.rows] == want
+    seq = load_spec("s.yaml", text="input: [10, 4]\nlayers:\n"
+                    "  - {type: Bidirectional, layer: {type: GRU, units: 4, return_sequences: true}}\n"
+                    "  - {type: TimeDistributed, layer: {type: Dense, units: 5}}\n"
+                    "  - {type: GRU, units: 3, return_sequences: true}\n  - {type: LSTM, units: 2}\n"
+                    "  - {type: Dense, units: 2}\n")
+    assert [r.name for r in seq.rows] == want

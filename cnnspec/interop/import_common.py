@@ -358,14 +358,32 @@ class RowBuilder:
 
 
 def next_name(model: ImportedModel, cls: type[Layer]) -> str:
-    """Keras's default naming (conv2d, conv2d_1 ...), as the spec expander does it."""
-    taken = {r.name for r in model.rows}
+    """Keras's default naming (conv2d, conv2d_1 ...), as the spec expander does it: the layers a
+    wrapper holds took their names too (an LSTM after ``Bidirectional(LSTM(...))`` is lstm_1)."""
+    taken = {r.name for r in model.rows} | _wrapped_names(model)
     base = cls.default_name()
     k, name = 0, base
     while name in taken:
         k += 1
         name = f"{base}_{k}"
     return name
+
+
+def _wrapped_names(model: ImportedModel) -> set[str]:
+    """The automatic names Keras gave the layers inside the model's wrapper rows (lstm, lstm_1 ...)."""
+    from cnnspec.layers import lookup
+
+    names: set[str] = set()
+    for r in model.rows:
+        for key in ("layer", "backward_layer"):
+            inner = r.options.get(key)
+            cls = lookup(str(inner.get("type"))) if isinstance(inner, dict) and not inner.get("name") else None
+            if cls is not None:
+                base, k = cls.default_name(), 0
+                while (base if k == 0 else f"{base}_{k}") in names | {x.name for x in model.rows}:
+                    k += 1
+                names.add(base if k == 0 else f"{base}_{k}")
+    return names
 
 
 def validate_options(cls: type[Layer], opts: dict[str, Any], file: str, line: int, lines: dict[str, int],

@@ -162,14 +162,10 @@ class Expander:
             raise self._validation_error(exc, cls, item) from exc
         # name: explicit, or Keras's own naming (conv2d, conv2d_1, ...)
         name = item.get("name")
+        for inner in _wrapped(layer):  # Keras names the layer a wrapper holds first: LSTM after it is lstm_1
+            self._default_name(type(inner))
         if name is None:
-            base = cls.default_name()
-            k = self.counters.get(base, 0)
-            name = base if k == 0 else f"{base}_{k}"
-            while name in self.names:
-                k += 1
-                name = f"{base}_{k}"
-            self.counters[base] = k + 1
+            name = self._default_name(cls)
         elif not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.\-/]{1,128}", name):
             raise self.err(f"a layer name must be 1-128 letters, digits or _ . - /, got {name!r}",
                            item.line_of("name"), "name")
@@ -241,6 +237,17 @@ class Expander:
         self.inputs.append(ModelInput(name, shape, dtype, item.line, len(self.rows), expect))
         self.last = name
 
+    def _default_name(self, cls: type[Layer]) -> str:
+        """Keras's next automatic name for a layer of ``cls`` (conv2d, conv2d_1, ...), taken."""
+        base = cls.default_name()
+        k = self.counters.get(base, 0)
+        name = base if k == 0 else f"{base}_{k}"
+        while name in self.names:
+            k += 1
+            name = f"{base}_{k}"
+        self.counters[base] = k + 1
+        return name
+
     def _validation_error(self, exc: ValidationError, cls: type[Layer], item: LineDict) -> SpecError:
         # A misspelt option also makes a required one "missing": report the misspelling.
         e = sorted(exc.errors(), key=lambda x: x["type"] != "extra_forbidden")[0]
@@ -259,6 +266,17 @@ class Expander:
             msg = f"{e['msg']} (got {got!r:.60})" if got is not None and e["type"] != "value_error" else e["msg"]
             msg = msg.replace("Value error, ", "")
         return self.err(msg, line, ".".join(loc) if loc else None)
+
+
+def _wrapped(layer: Any) -> list:
+    """The layers a wrapper row holds (Bidirectional's layer and backward_layer, TimeDistributed's layer)
+    that Keras names automatically (no ``name`` of their own), in the order Keras creates them."""
+    out = []
+    for attr in ("layer", "backward_layer"):
+        inner = getattr(layer, attr, None)
+        if isinstance(inner, Layer) and not getattr(inner, "name", None):
+            out.append(inner)
+    return out
 
 
 #: Segments pydantic adds to an error's location for the type it tried, not the user's keys.
