@@ -430,3 +430,12 @@ def test_an_ascii_only_terminal_gets_escapes_not_an_internal_error(tmp_path, com
                        capture_output=True, text=True, encoding="ascii", errors="strict", timeout=120)
     assert p.returncode == 0 and "internal error" not in p.stderr, p.stderr
     assert "caf\\xe9" in p.stdout
+
+
+def test_an_ascii_only_terminal_gets_ascii_marks():
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    p = subprocess.run([sys.executable, "-m", "cnnspec", "check", "specs/table3_2.yaml"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, encoding="ascii", errors="strict", timeout=120)
+    rows = [ln for ln in p.stdout.splitlines() if ln.startswith("| conv2d")]
+    assert rows and all(ln.endswith(("| ok |", "| X  |")) for ln in rows), p.stdout
+    assert "\\u2713" not in p.stdout and len({len(ln) for ln in rows}) == 1

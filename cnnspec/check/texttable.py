@@ -50,6 +50,16 @@ class TableModel:
         """Append a row; ``cells`` are :class:`Cell` objects or plain strings."""
         self.rows.append(([c if isinstance(c, Cell) else Cell(c) for c in cells], style))
 
+    def encodable(self, encoding: str | None) -> "TableModel":
+        """This table, with the ✓/✗ marks written ``ok``/``X`` when ``encoding`` cannot write them."""
+        try:
+            "✓✗".encode(encoding or "utf-8")
+            return self
+        except (UnicodeEncodeError, LookupError):
+            swap = {"✓": "ok", "✗": "X"}
+            rows = [([Cell(swap.get(c.text, c.text), c.style) for c in cells], style) for cells, style in self.rows]
+            return TableModel(self.title, self.columns, rows, self.caption)
+
     def width(self) -> int:
         """The width rich gives the table when nothing wraps (one-line cells)."""
         return sum(column_widths(self)) + len(self.columns) + 1

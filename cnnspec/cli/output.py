@@ -127,6 +127,7 @@ class Printer:
         from cnnspec.check.texttable import render_text
 
         text = None
+        model = model.encodable(getattr(sys.stdout, "encoding", None))
         if self.out_mode != "rich":
             ansi = self.out_mode == "ansi"
             width = terminal_width() if ansi else PIPE_WIDTH
