@@ -476,3 +476,23 @@ def test_cut_connected_to_names_resolve_to_the_real_graph():
     # Keras prints the graph by depth (conv2d_4, conv2d_5, then their BatchNormalizations): compare by name
     assert {r.name: (r.type, r.inputs) for r in printed.rows} == {r.name: (r.type, r.inputs) for r in code.rows}
     assert check(printed).ok and check(printed).total == 38922
+
+
+def test_a_summary_printed_at_60_columns_imports_to_the_graph_of_its_code():
+    """At 60 columns Keras wraps the header ('Param' above '#') and cuts 'conv2d[0][0…' inside the
+    node index: the header is read over its lines and the name before '[' is taken whole."""
+    printed = _spec(import_file(FIXTURES / "keras3_densenet_60_columns.txt"))
+    code = _spec(import_file(ROOT / "tests/data/densenet_narrow.py"))
+    assert {r.name: (r.type, r.inputs) for r in printed.rows} == {r.name: (r.type, r.inputs) for r in code.rows}
+    assert check(printed).ok and check(printed).total == check(code).total == 26994
+
+
+def test_cnnspec_summary_on_a_narrow_terminal_imports_back():
+    """`cnnspec summary` at 60 columns wraps its header too ('Connected' above 'to'): it imports back."""
+    spec = load_spec(str(ROOT / "specs" / "two_heads.yaml"))
+    buf = io.StringIO()
+    Console(file=buf, width=60, color_system=None).print(rich_table(check(spec), with_expect=False))
+    assert "Connected" in buf.getvalue() and "Connected to" not in buf.getvalue()  # really wrapped
+    back = _spec(import_text(buf.getvalue(), "narrow.txt"))
+    assert [(r.name, r.type, r.inputs) for r in back.rows] == [(r.name, r.type, r.inputs) for r in spec.rows]
+    assert back.outputs == spec.outputs

@@ -182,8 +182,9 @@ class _Builder(NestedRows):
         several rows: the earliest whose output no row has used yet (nor this row already), as each
         output of a graph is used by a later row; else the latest used one."""
         ref, cut = _cut(ref)
-        ref = re.sub(r"\[\d*$", "", ref)
-        if not cut and ref in self.names:
+        whole = "[" in ref  # cut inside the node index ('conv2d[0][0…'): the name itself is whole
+        ref = re.sub(r"\[.*$", "", ref)
+        if (not cut or whole) and ref in self.names:
             return self.names[ref]
         if ref == INPUT:
             return INPUT  # cnnspec's own table calls the model input 'input'

@@ -94,14 +94,39 @@ def read_summary(text: str, file: str) -> Printed:
     return out
 
 
+def _box_header(lines: list[str], i: int):
+    """A box table's header starting at line ``i``, its cells wrapped over several lines as a narrow
+    terminal prints them ('Param' above '#'): (its last line, columns) or None."""
+    width = len(_split_box(lines[i]))
+    j = i
+    while j + 1 < len(lines) and re.search(f"[{_BOX_V}]", lines[j + 1]) and not _RULE.match(lines[j + 1]) \
+            and len(_split_box(lines[j + 1])) == width and j - i < 4:
+        j += 1
+    for last in range(i, j + 1):  # the shortest run of lines that names every column
+        merged = [" ".join(p for p in parts if p) for parts in zip(*(_split_box(ln) for ln in lines[i:last + 1]))]
+        cols = _columns(merged)
+        if cols:
+            return last, cols
+    return None
+
+
 def _find_header(lines: list[str]):
     for i, ln in enumerate(lines):
+        box = re.search(f"[{_BOX_V}]", ln) and not _RULE.match(ln)
+        if box and (i == 0 or not re.search(f"[{_BOX_V}]", lines[i - 1]) or _RULE.match(lines[i - 1])):
+            found = _box_header(lines, i)
+            if found:
+                return found[0], ("md" if ln.lstrip().startswith("|") else "box"), found[1]
+        nxt = lines[i + 1] if i + 1 < len(lines) else ""
+        rule_after = i + 2 < len(lines) and lines[i + 2].strip() and _RULE.match(lines[i + 2])
+        plain_pair = not re.search(f"[{_BOX_V}]", ln + nxt) and ln.strip() and not _RULE.match(ln) \
+            and nxt.strip() and not _RULE.match(nxt)
+        if plain_pair and rule_after and re.search(r"(?i)param|weights", ln + nxt):
+            cols = _plain_columns(ln, nxt)  # a plain header wrapped over two lines ('Layer' above '(type)')
+            if cols and not _plain_columns(ln):
+                return i + 1, "plain", cols
         if not re.search(r"(?i)param|weights", ln) or not re.search(r"(?i)layer|type|name", ln):
             continue
-        if re.search(f"[{_BOX_V}]", ln):
-            cols = _columns(_split_box(ln))
-            if cols:
-                return i, ("md" if ln.lstrip().startswith("|") else "box"), cols
         for delim in (",", ";", "\t"):
             if delim in ln:
                 cols = _columns(next(csv.reader([ln], delimiter=delim)))
@@ -113,15 +138,15 @@ def _find_header(lines: list[str]):
     return None
 
 
-def _plain_columns(ln: str) -> dict[str, int] | None:
-    """Column start positions of a plain header (Keras 2, cnnspec summary)."""
-    low = ln.lower()
+def _plain_columns(ln: str, below: str = "") -> dict[str, int] | None:
+    """Column start positions of a plain header (Keras 2, cnnspec summary); ``below``: the header's
+    second line when a narrow terminal wrapped it ('Connected' above 'to')."""
     starts = {}
     for key, pat in (("label", r"layer\s*\(type\)|layer"), ("shape", r"output\s+shape"), ("params", r"param\s*#|params"),
-                     ("connected", r"connected\s+to")):
-        m = re.search(pat, low)
-        if m:
-            starts[key] = m.start()
+                     ("connected", r"connected\s+to" if not below else r"connected")):
+        hits = [m.start() for m in (re.search(pat, t.lower()) for t in (ln, below) if t) if m]
+        if hits:
+            starts[key] = min(hits)
     if not {"label", "shape", "params"} <= set(starts):
         return None
     starts["label"] = 0
