@@ -310,3 +310,17 @@ def r_module(fn: str) -> str | None:
     """The module of an R preprocessing function (``resnet_preprocess_input`` -> resnet)."""
     m = re.fullmatch(r"(\w+?)_preprocess_inputs?", fn)
     return m.group(1) if m else None
+
+
+def add_base_row(builder, model: ImportedModel, base: "BaseObject", inputs: list[str] | None) -> ImportedRow:
+    """The base's row added to ``model`` by an importer (``builder``: its RowBuilder), placed, with its
+    preprocessing to be settled and the base remembered (R and Python importers)."""
+    from cnnspec.interop.import_common import next_name
+
+    base.used = True
+    row = builder.add_row(model, base.cls, dict(base.args), base.line, base.label, inputs)
+    if row.name is None and inputs is not None:
+        row.name = next_name(model, base.cls)
+    place(base, row, model)
+    builder.bases.append(base)
+    return row

@@ -373,6 +373,7 @@ def _wrapped_names(model: ImportedModel) -> set[str]:
     """The automatic names Keras gave the layers inside the model's wrapper rows (lstm, lstm_1 ...)."""
     from cnnspec.layers import lookup
 
+    rows = {r.name for r in model.rows}
     names: set[str] = set()
     for r in model.rows:
         for key in ("layer", "backward_layer"):
@@ -380,9 +381,9 @@ def _wrapped_names(model: ImportedModel) -> set[str]:
             cls = lookup(str(inner.get("type"))) if isinstance(inner, dict) and not inner.get("name") else None
             if cls is not None:
                 base, k = cls.default_name(), 0
-                while (base if k == 0 else f"{base}_{k}") in names | {x.name for x in model.rows}:
+                while (name := base if k == 0 else f"{base}_{k}") in names or name in rows:
                     k += 1
-                names.add(base if k == 0 else f"{base}_{k}")
+                names.add(name)
     return names
 
 

@@ -9,9 +9,9 @@ import ast
 from typing import Any
 
 from cnnspec.interop.import_bases import (
-    POSITIONAL, BaseObject, InnerLayer, Preprocessed, base_class, base_input, place, preprocessed,
+    POSITIONAL, BaseObject, InnerLayer, Preprocessed, add_base_row, base_class, base_input, preprocessed,
     set_preprocess, unknown_base)
-from cnnspec.interop.import_common import ImportedModel, Opaque, Tensor, next_name
+from cnnspec.interop.import_common import ImportedModel, Opaque, Tensor
 from cnnspec.interop.import_graph import new_input
 
 
@@ -53,13 +53,8 @@ class PyBases:
         """The base's row in a model (Sequential: inputs None)."""
         if base.used:
             raise self.err(f"{base.label} (line {base.line}) is used twice: a shared base is not supported", line)
-        base.used = True
-        row = self.add_row(model, base.cls, dict(base.args), base.line, base.label, inputs)
-        if row.name is None and inputs is not None:
-            row.name = next_name(model, base.cls)
-        place(base, row, model)
+        row = add_base_row(self, model, base, inputs)
         set_preprocess(base, row, pre)
-        self.bases.append(base)
         return row
 
     def apply_base(self, base: BaseObject, node: ast.Call, env) -> Any:

@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from cnnspec.interop.import_bases import (
-    POSITIONAL, BaseObject, InnerLayer, base_class, base_input, base_named, place, preprocessed, r_module,
-    set_preprocess, unknown_base)
-from cnnspec.interop.import_common import ImportedModel, Opaque, Tensor, next_name
+    POSITIONAL, BaseObject, InnerLayer, add_base_row, base_class, base_input, base_named, preprocessed,
+    r_module, set_preprocess, unknown_base)
+from cnnspec.interop.import_common import ImportedModel, Opaque, Tensor
 from cnnspec.interop.import_graph import new_input
 
 _FREEZE = {"freeze_weights": False, "freeze_layers": False, "unfreeze_weights": True, "unfreeze_layers": True}
@@ -119,13 +119,8 @@ class RBases:
     def base_row(self, model: ImportedModel, base: BaseObject, inputs: list[str] | None, line: int,
                  pre: bool | None):
         """Add the base's row to a model."""
-        base.used = True
-        row = self.add_row(model, base.cls, dict(base.args), base.line, base.label, inputs)
-        if row.name is None and inputs is not None:
-            row.name = next_name(model, base.cls)
-        place(base, row, model)
+        row = add_base_row(self, model, base, inputs)
         set_preprocess(base, row, pre)
-        self.bases.append(base)
         return row
 
     def base_dollar(self, obj: Any, attr: str, line: int) -> Any:

@@ -205,14 +205,13 @@ class EpochLogic:
         return False
 
     def _commit(self) -> None:
-        """The resume point: last.keras, history.csv, then state.json (the commit)."""
+        """The resume point: last.keras, history.csv, then state.json (the commit). Called inside
+        :meth:`end`'s deferral, so a stop waits until all three are written."""
         if self.rundir is None:
             return
-        held = self.stop.deferred() if self.stop is not None else _nothing()
-        with held:
-            self._save("last.keras")
-            self.rundir.write_history(self.history)
-            self.rundir.write_json("state.json", self.state.to_json())
+        self._save("last.keras")
+        self.rundir.write_history(self.history)
+        self.rundir.write_json("state.json", self.state.to_json())
 
 
 class _nothing:
