@@ -247,6 +247,15 @@ def test_predict_keras_and_onnx_agree(art, capsys):
         assert kp["top"][0]["probability"] == pytest.approx(op["top"][0]["probability"], abs=1e-5)
 
 
+@pytest.mark.parametrize("which", ["onnx", "run"])
+def test_predict_says_a_missing_image_before_loading_the_model(art, tmp_path, capsys, which):
+    """One line naming the image, and no engine probe or Keras model load before it."""
+    model = art.onnx if which == "onnx" else art.run
+    code, out, err = _run_cli(["predict", str(model), str(art.images[0]), str(tmp_path / "nothere.png"),
+                               "--engine", "auto"], capsys)
+    assert code == 2 and err.strip() == f"error: {tmp_path / 'nothere.png'}: no such image file", err
+
+
 def test_cli_bench_against_keras(art, tmp_path, capsys):
     png = tmp_path / "bench.png"
     code, out, err = _run_cli(["bench", str(art.onnx), "--keras", str(art.run), "--runs", "10", "--rounds", "1",

@@ -148,6 +148,9 @@ def predict(
     """Classify images with an exported .onnx model (no TensorFlow) or a Keras model."""
     import numpy as np
 
+    from cnnspec.deploy.images import require_files
+
+    require_files(images)  # a mistyped image path is said before the model loads or the engine is probed
     if model.suffix == ".onnx":
         from cnnspec.deploy.runtime import OnnxModel
 

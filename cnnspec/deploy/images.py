@@ -43,9 +43,15 @@ def _open(image, name: str | None):
         if not len(image):
             raise InputError("empty image")
         return Image.open(io.BytesIO(bytes(image)))
-    if not Path(name).is_file():
-        raise InputError("no such image file", file=name)
+    require_files([name])
     return Image.open(name)
+
+
+def require_files(paths) -> None:
+    """Refuse the first path that is not an existing file (one line, InputError), before any work."""
+    for p in paths:
+        if not Path(p).is_file():
+            raise InputError("no such image file", file=str(p))
 
 
 def check_image_size(img, max_pixels: int, name: str | None = None) -> None:
